@@ -1,0 +1,21 @@
+# Set-up and the two commands the README promises. A virtual environment in .venv keeps the
+# project's packages apart from the machine's; torch is pinned here (a CPU build) only for
+# development and CI, the package itself accepts any torch>=2.4 (users bring their CUDA builds).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+.PHONY: install test demo
+install: $(VENV)/.installed
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -q
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/rft graders run examples/quickstart/grader.json --input examples/quickstart/samples.jsonl

@@ -1,0 +1,29 @@
+"""The ``rft`` command line. Each sub-command lives in its own module."""
+
+from __future__ import annotations
+
+import click
+
+from .. import __version__
+from .graders import graders
+from .plugins import plugins
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="rft")
+def cli() -> None:
+    """Reinforcement fine-tuning of local Hugging Face models, OpenAI RFT style.
+
+    Graders score model answers in [0, 1]; `rft train` optimises a model toward higher reward.
+    Grader types, data sources, samplers and reward shapers come from plugins
+    (see `rft plugins`).
+    """
+
+
+cli.add_command(graders)
+cli.add_command(plugins)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli()

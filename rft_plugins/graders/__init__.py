@@ -1,0 +1,1 @@
+"""The grader machinery: sample and grade types, templates, formulas, building and running."""

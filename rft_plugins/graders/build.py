@@ -1,0 +1,48 @@
+"""Turn a grader's JSON object into a runnable grader, through the plugin registry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pydantic
+
+from ..errors import GraderConfigError
+from ..registry import collect
+from .runner import LoadedGrader
+
+
+def build_grader(config: dict[str, Any]) -> LoadedGrader:
+    """Build the grader that ``config["type"]`` names; bad configs raise ``GraderConfigError``."""
+    if not isinstance(config, dict):
+        raise GraderConfigError(None, f"a grader is a JSON object, not {type(config).__name__}")
+    if "type" not in config:
+        raise GraderConfigError("type", "required field is missing")
+    graders = collect("graders")
+    registration = graders.get(config["type"])
+    if registration is None:
+        known = ", ".join(sorted(graders)) or "none (no grader plugins loaded)"
+        raise GraderConfigError("type", f"unknown grader type {config['type']!r}; known types: {known}")
+    name = config.get("name")
+    if not isinstance(name, str) or not name:
+        raise GraderConfigError("name", "required field is missing" if name is None else "must be a non-empty string")
+    try:
+        impl = registration.factory(config)
+    except GraderConfigError:
+        raise
+    except pydantic.ValidationError as error:
+        raise GraderConfigError(None, f"{registration.plugin}: {error}") from error
+    except Exception as error:
+        raise GraderConfigError(
+            None, f"grader type {config['type']!r} (plugin {registration.plugin}) rejected its config: {error}"
+        ) from error
+    if not (hasattr(impl, "grade") or hasattr(impl, "agrade")):
+        raise GraderConfigError(
+            "type", f"plugin {registration.plugin} built a {type(impl).__name__} without grade() or agrade()"
+        )
+    return LoadedGrader(config, impl, registration.plugin)
+
+
+def validate_grader(config: dict[str, Any]) -> dict[str, Any]:
+    """Check a grader config by building it (then releasing it); returns the config unchanged."""
+    build_grader(config).close()
+    return config

@@ -1,0 +1,94 @@
+"""The ``multi`` grader's formula language, evaluated safely (never ``eval``).
+
+Allowed: numbers, the sub-grader keys, ``+ - * /``, ``^`` as power, parentheses and the
+functions ``min max abs floor ceil exp sqrt log``. Anything else is a ``formula_parse_error``.
+Parsing uses Python's ``ast`` after turning ``^`` into ``**`` (same precedence and
+right-associativity as mathematical power); the checked tree is evaluated by ``simpleeval``.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import operator
+from typing import Iterable
+
+from simpleeval import SimpleEval
+
+from ..errors import GraderConfigError
+
+FUNCTIONS = {
+    "min": min,
+    "max": max,
+    "abs": abs,
+    "floor": math.floor,
+    "ceil": math.ceil,
+    "exp": math.exp,
+    "sqrt": math.sqrt,
+    "log": math.log,
+}
+OPERATORS = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.Pow: operator.pow,
+    ast.USub: operator.neg,
+    ast.UAdd: operator.pos,
+}
+
+
+def _parse_error(formula: str, reason: str) -> GraderConfigError:
+    return GraderConfigError("calculate_output", f"{reason} in {formula!r}", flag="formula_parse_error")
+
+
+class Formula:
+    """A checked formula over named values."""
+
+    def __init__(self, source: str, names: Iterable[str]):
+        if not isinstance(source, str) or not source.strip():
+            raise _parse_error(str(source), "empty formula")
+        if "**" in source:
+            raise _parse_error(source, "'**' is not allowed (use '^' for power)")
+        self.source = source
+        self.names = frozenset(names)
+        clash = self.names & FUNCTIONS.keys()
+        if clash:
+            raise _parse_error(source, f"sub-grader key(s) {sorted(clash)} shadow formula functions")
+        try:
+            tree = ast.parse(source.replace("^", "**").strip(), mode="exec")
+        except SyntaxError as error:
+            raise _parse_error(source, f"syntax error ({error.msg})") from error
+        if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Expr):
+            raise _parse_error(source, "a formula is one expression")
+        self._check(tree.body[0].value)
+        self._tree = tree.body[0]
+
+    def _check(self, node: ast.AST) -> None:
+        if isinstance(node, ast.Constant):
+            if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
+                raise _parse_error(self.source, f"only numbers are allowed, not {node.value!r}")
+        elif isinstance(node, ast.Name):
+            if node.id not in self.names:
+                known = ", ".join(sorted(self.names))
+                raise _parse_error(self.source, f"unknown name {node.id!r} (sub-graders: {known})")
+        elif isinstance(node, ast.BinOp) and type(node.op) in OPERATORS:
+            self._check(node.left)
+            self._check(node.right)
+        elif isinstance(node, ast.UnaryOp) and type(node.op) in OPERATORS:
+            self._check(node.operand)
+        elif isinstance(node, ast.Call):
+            if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
+                raise _parse_error(self.source, f"unknown function (allowed: {', '.join(FUNCTIONS)})")
+            if node.keywords or not node.args:
+                raise _parse_error(self.source, f"{node.func.id}() takes positional arguments only")
+            for argument in node.args:
+                self._check(argument)
+        else:
+            raise _parse_error(self.source, f"{type(node).__name__} is not allowed")
+
+    def evaluate(self, values: dict[str, float]) -> float:
+        """The formula's value; math errors (division by zero, log of 0) raise ``ArithmeticError``
+        or ``ValueError``."""
+        evaluator = SimpleEval(operators=OPERATORS, functions=FUNCTIONS, names=dict(values))
+        return float(evaluator.eval(self.source, previously_parsed=self._tree))

@@ -1,0 +1,162 @@
+"""Runs a built grader safely: whatever the plugin does, the caller gets a ``Grade``.
+
+A plugin's exception, a hang past the timeout, or a non-number becomes reward 0 with an error
+flag, as OpenAI does; it costs that sample, never the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Awaitable, Sequence
+
+from ..errors import GradingError
+from .types import Grade, Sample
+
+
+def _short_traceback(error: BaseException, lines: int = 6) -> str:
+    text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def to_grade(value: Any) -> Grade:
+    """Normalise what a plugin returned: a number, None (not applicable) or a Grade."""
+    if isinstance(value, Grade):
+        grade = value
+    elif value is None:
+        return Grade(reward=None)
+    elif isinstance(value, (int, float)):
+        grade = Grade(reward=float(value))
+    else:
+        return Grade.failed("other_error", f"grader returned {type(value).__name__}, not a number")
+    if grade.reward is not None and not math.isfinite(grade.reward):
+        return Grade.failed("other_error", f"grader returned {grade.reward}, not a finite number")
+    return grade
+
+
+def _run_coroutine(coroutine: Awaitable[Any]) -> Any:
+    """Run a coroutine from sync code, even when the caller already runs an event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+class LoadedGrader:
+    """A grader built from its config, with the plugin's object inside.
+
+    Attributes a plugin object may set: ``io_bound = True`` when ``grade`` waits on I/O or a
+    subprocess, so that batches run it in threads; ``thread_safe = False`` to never run two of
+    its ``grade`` calls at once.
+    """
+
+    def __init__(self, config: dict[str, Any], impl: Any, plugin: str):
+        self.config = config
+        self.impl = impl
+        self.plugin = plugin
+        self.name: str = config["name"]
+        self.type: str = config["type"]
+        self._lock = None if getattr(impl, "thread_safe", True) else threading.Lock()
+
+    @property
+    def is_async(self) -> bool:
+        return hasattr(self.impl, "agrade")
+
+    @property
+    def runs_concurrently(self) -> bool:
+        """Whether batches gain from running this grader's calls at once."""
+        return self.is_async or bool(getattr(self.impl, "io_bound", False))
+
+    def _call_sync(self, sample: Sample, item: dict[str, Any]) -> Any:
+        if not hasattr(self.impl, "grade"):
+            return _run_coroutine(self.impl.agrade(sample, item))
+        if self._lock is None:
+            return self.impl.grade(sample, item)
+        with self._lock:
+            return self.impl.grade(sample, item)
+
+    def grade(self, sample: Sample | str | dict, item: dict[str, Any] | None = None) -> Grade:
+        """Grade one sample; never raises for what the plugin does."""
+        started = time.perf_counter()
+        try:
+            grade = to_grade(self._call_sync(Sample.coerce(sample), item or {}))
+        except GradingError as error:
+            grade = Grade.failed(error.flag, error.details)
+        except Exception as error:
+            grade = Grade.failed("other_error", _short_traceback(error))
+        grade.execution_time = time.perf_counter() - started
+        return grade
+
+    async def agrade(
+        self, sample: Sample | str | dict, item: dict[str, Any] | None = None, timeout: float | None = None
+    ) -> Grade:
+        """Grade one sample without blocking the event loop; a timeout flags it unresponsive."""
+        started = time.perf_counter()
+        sample, item = Sample.coerce(sample), item or {}
+        try:
+            if self.is_async:
+                value = await asyncio.wait_for(self.impl.agrade(sample, item), timeout)
+            elif self.runs_concurrently or timeout is not None:
+                value = await asyncio.wait_for(asyncio.to_thread(self._call_sync, sample, item), timeout)
+            else:  # cheap CPU-bound grader: a thread would only add overhead
+                value = self._call_sync(sample, item)
+            grade = to_grade(value)
+        except asyncio.TimeoutError:
+            grade = Grade.failed("unresponsive_reward_error", f"no grade within {timeout} s")
+        except GradingError as error:
+            grade = Grade.failed(error.flag, error.details)
+        except Exception as error:
+            grade = Grade.failed("other_error", _short_traceback(error))
+        grade.execution_time = time.perf_counter() - started
+        return grade
+
+    async def agrade_batch(
+        self,
+        samples: Sequence[Sample | str | dict],
+        items: Sequence[dict[str, Any]],
+        max_concurrency: int = 32,
+        timeout: float | None = None,
+    ) -> list[Grade]:
+        """Grade many samples, concurrently where the grader allows it."""
+        if len(samples) != len(items):
+            raise ValueError(f"{len(samples)} samples but {len(items)} items")
+        if not self.runs_concurrently and timeout is None:
+            return [self.grade(sample, item) for sample, item in zip(samples, items)]
+        gate = asyncio.Semaphore(max_concurrency)
+
+        async def one(sample: Any, item: dict[str, Any]) -> Grade:
+            async with gate:
+                return await self.agrade(sample, item, timeout)
+
+        return list(await asyncio.gather(*(one(s, i) for s, i in zip(samples, items))))
+
+    def grade_batch(
+        self,
+        samples: Sequence[Sample | str | dict],
+        items: Sequence[dict[str, Any]],
+        max_concurrency: int = 32,
+        timeout: float | None = None,
+    ) -> list[Grade]:
+        """Sync form of ``agrade_batch`` for code without an event loop."""
+        return _run_coroutine(self.agrade_batch(samples, items, max_concurrency, timeout))
+
+    def close(self) -> None:
+        """Release what the plugin holds (worker processes, HTTP clients), if anything."""
+        close = getattr(self.impl, "close", None)
+        if callable(close):
+            close()
+
+    def __enter__(self) -> "LoadedGrader":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<LoadedGrader {self.name!r} type={self.type!r} plugin={self.plugin!r}>"

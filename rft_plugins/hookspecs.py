@@ -1,0 +1,55 @@
+"""The hooks a plugin may implement. Every hook is called with keyword arguments only.
+
+Registration hooks receive ``register(name, factory)``; lifecycle hooks are named for the moment
+they run. An implementation may accept fewer arguments than the spec offers.
+"""
+
+from typing import Any, Callable
+
+from .project import hookspec
+
+Register = Callable[[str, Callable[..., Any]], None]
+
+
+@hookspec
+def rft_register_graders(register: Register) -> None:
+    """Register grader factories: ``register("my_type", factory)``.
+
+    ``factory(config: dict)`` receives the grader's JSON object (``type`` and ``name`` included)
+    and returns an object with ``grade(sample, item)`` (or ``async agrade``) returning a float,
+    ``None`` (not applicable) or a ``Grade``. It may raise ``GraderConfigError`` for bad config.
+    """
+
+
+@hookspec
+def rft_register_data_sources(register: Register) -> None:
+    """Register data-source factories that turn a file or object into dataset rows (dicts)."""
+
+
+@hookspec
+def rft_register_samplers(register: Register) -> None:
+    """Register rollout samplers: they turn prompts into G completions with token log-probs."""
+
+
+@hookspec
+def rft_register_reward_shapers(register: Register) -> None:
+    """Register reward shapers: they turn grades into advantages, applied in the job's order."""
+
+
+@hookspec
+def rft_on_train_start(job: Any, module: Any) -> None:
+    """Called once before the first optimisation step of ``rft train``."""
+
+
+@hookspec
+def rft_on_validation_end(step: int, metrics: dict, samples: list, module: Any) -> None:
+    """Called after each validation pass with its metrics (``valid_reward_mean`` and per grader).
+
+    ``samples`` holds the graded validation samples. Set ``module.trainer.should_stop = True``
+    to stop training early.
+    """
+
+
+@hookspec
+def rft_on_train_end(metrics: dict, output_dir: str, module: Any) -> None:
+    """Called once after training finished, with the last metrics and the run's output folder."""
