@@ -37,6 +37,11 @@ def rft_register_reward_shapers(register: Register) -> None:
 
 
 @hookspec
+def rft_register_judge_backends(register: Register) -> None:
+    """Register judge backends for ``score_model`` / ``label_model`` graders (HTTP, local HF...)."""
+
+
+@hookspec
 def rft_on_train_start(job: Any, module: Any) -> None:
     """Called once before the first optimisation step of ``rft train``."""
 

@@ -15,6 +15,7 @@ HOOKS = {
     "data_sources": "rft_register_data_sources",
     "samplers": "rft_register_samplers",
     "reward_shapers": "rft_register_reward_shapers",
+    "judge_backends": "rft_register_judge_backends",
 }
 
 
