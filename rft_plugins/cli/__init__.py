@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from .. import __version__
+from ..errors import RFTError
 from .graders import graders
 from .plugins import plugins
 
@@ -25,5 +28,9 @@ cli.add_command(plugins)
 
 
 def main() -> None:
-    """Console-script entry point."""
-    cli()
+    """Console-script entry point: our own errors print as one line, not a traceback."""
+    try:
+        cli()
+    except RFTError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(1)

@@ -12,7 +12,7 @@ import threading
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Awaitable, Sequence
+from typing import Any, Awaitable, Callable, Sequence
 
 from ..errors import GradingError
 from .types import Grade, Sample
@@ -36,6 +36,37 @@ def to_grade(value: Any) -> Grade:
     if grade.reward is not None and not math.isfinite(grade.reward):
         return Grade.failed("other_error", f"grader returned {grade.reward}, not a finite number")
     return grade
+
+
+def _in_daemon_thread(function: Callable[..., Any], *args: Any) -> asyncio.Future:
+    """Run ``function`` in a fresh daemon thread and await its result.
+
+    Not ``asyncio.to_thread``: ``asyncio.run`` joins the default executor when it ends, so one
+    hung grader would hold up the whole batch past its timeout, and the process at exit.
+    """
+    loop = asyncio.get_running_loop()
+    future = loop.create_future()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is None:
+            future.set_result(result)
+        else:
+            future.set_exception(error)
+
+    def target() -> None:
+        try:
+            outcome: tuple[Any, BaseException | None] = (function(*args), None)
+        except BaseException as error:  # handed to the awaiting coroutine
+            outcome = (None, error)
+        try:
+            loop.call_soon_threadsafe(settle, *outcome)
+        except RuntimeError:  # the loop is gone: the caller already gave up (timeout)
+            pass
+
+    threading.Thread(target=target, name="rft-grader", daemon=True).start()
+    return future
 
 
 def _run_coroutine(coroutine: Awaitable[Any]) -> Any:
@@ -103,7 +134,7 @@ class LoadedGrader:
             if self.is_async:
                 value = await asyncio.wait_for(self.impl.agrade(sample, item), timeout)
             elif self.runs_concurrently or timeout is not None:
-                value = await asyncio.wait_for(asyncio.to_thread(self._call_sync, sample, item), timeout)
+                value = await asyncio.wait_for(_in_daemon_thread(self._call_sync, sample, item), timeout)
             else:  # cheap CPU-bound grader: a thread would only add overhead
                 value = self._call_sync(sample, item)
             grade = to_grade(value)

@@ -1,0 +1,5 @@
+"""``python -m rft_plugins.cli`` runs the ``rft`` command."""
+
+from . import main
+
+main()
