@@ -45,6 +45,11 @@ class MultiGrader:
             self.close()
             raise
 
+    @property
+    def io_bound(self) -> bool:
+        """Concurrent only when a sub-grader is (a judge, a sandbox), else graded inline."""
+        return any(grader.runs_concurrently for grader in self.graders.values())
+
     def _combine(self, grades: dict[str, Grade]) -> Grade:
         errors: dict[str, Any] = {}
         token_usage_per_model: dict[str, dict[str, int]] = {}

@@ -83,8 +83,8 @@ class LoadedGrader:
     """A grader built from its config, with the plugin's object inside.
 
     Attributes a plugin object may set: ``io_bound = True`` when ``grade`` waits on I/O or a
-    subprocess, so that batches run it in threads; ``thread_safe = False`` to never run two of
-    its ``grade`` calls at once.
+    subprocess, so that batches run it in threads (``False`` keeps an async grader inline);
+    ``thread_safe = False`` to never run two of its ``grade`` calls at once.
     """
 
     def __init__(self, config: dict[str, Any], impl: Any, plugin: str):
@@ -101,8 +101,11 @@ class LoadedGrader:
 
     @property
     def runs_concurrently(self) -> bool:
-        """Whether batches gain from running this grader's calls at once."""
-        return self.is_async or bool(getattr(self.impl, "io_bound", False))
+        """Whether batches gain from running this grader's calls at once.
+
+        An async grader does unless it says ``io_bound = False`` (a ``multi`` of cheap graders).
+        """
+        return bool(getattr(self.impl, "io_bound", self.is_async))
 
     def _call_sync(self, sample: Sample, item: dict[str, Any]) -> Any:
         if not hasattr(self.impl, "grade"):
@@ -131,7 +134,7 @@ class LoadedGrader:
         started = time.perf_counter()
         sample, item = Sample.coerce(sample), item or {}
         try:
-            if self.is_async:
+            if self.is_async and self.runs_concurrently:
                 value = await asyncio.wait_for(self.impl.agrade(sample, item), timeout)
             elif self.runs_concurrently or timeout is not None:
                 value = await asyncio.wait_for(_in_daemon_thread(self._call_sync, sample, item), timeout)

@@ -1,0 +1,1 @@
+"""Adapters that bring rft-plugins graders into other training stacks (TRL, Lightning)."""
