@@ -8,10 +8,20 @@ yields ``num_generations`` samples.
 
 from __future__ import annotations
 
-from typing import Any, Literal, Union
+import copy
+import difflib
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Sequence, Union
 
 import pydantic
+import yaml
 from pydantic import Field
+
+from ..errors import GraderConfigError, RFTError
+from ..graders.build import validate_grader
 
 Auto = Literal["auto"]
 
@@ -106,6 +116,8 @@ class TrainerSettings(_Strict):
     weight_decay: float = Field(0.0, ge=0)
     max_grad_norm: float | None = Field(1.0, gt=0)
     max_steps: int | None = Field(None, ge=1, description="cap on optimisation steps")
+    save_steps: int | None = Field(None, ge=1, description="steps between resume checkpoints; default eval_interval")
+    logging_steps: int = Field(1, ge=1, description="steps between metric rows in the logs")
     lora: LoraSettings | None = None
     precision: str = "32-true"
     accelerator: str = "auto"
@@ -116,6 +128,7 @@ class TrainerSettings(_Strict):
     sampler: str = "transformers"
     sampler_options: dict[str, Any] = Field(default_factory=dict)
     data_source: str | None = Field(None, description="registered data source; default by file type")
+    data_source_options: dict[str, Any] = Field(default_factory=dict, description="passed to the data source")
     reward_shapers: list[dict[str, Any]] = Field(default_factory=list)
     grader_timeout: float = Field(120.0, gt=0, description="seconds before a grade is unresponsive")
     grader_concurrency: int = Field(32, ge=1)
@@ -142,3 +155,324 @@ class Job(_Strict):
     @property
     def hyperparameters(self) -> Hyperparameters:
         return self.method.reinforcement.hyperparameters
+
+
+# --------------------------------------------------------------------------------------------
+# Loading: YAML or JSON, with errors that name the file, the line and the dotted field.
+# --------------------------------------------------------------------------------------------
+
+#: which pydantic model validates the object at each path, for "did you mean" hints
+_SECTIONS: dict[tuple[str, ...], type[pydantic.BaseModel]] = {
+    (): Job,
+    ("method",): Method,
+    ("method", "reinforcement"): Reinforcement,
+    ("method", "reinforcement", "hyperparameters"): Hyperparameters,
+    ("trainer",): TrainerSettings,
+    ("trainer", "lora"): LoraSettings,
+}
+GRADER_PATH = ("method", "reinforcement", "grader")
+#: data sources that read the job's training/validation files from disk
+FILE_SOURCES = {None, "jsonl", "hf_datasets"}
+
+
+class JobError(RFTError, ValueError):
+    """A job file is invalid: ``file``, ``line`` (1-based, when known) and dotted ``field``."""
+
+    def __init__(self, message: str, file: str | None = None, line: int | None = None, field: str | None = None):
+        self.message = message
+        self.file = file
+        self.line = line
+        self.field = field
+        where = ":".join(str(part) for part in (file, line) if part is not None)
+        text = f"{field}: {message}" if field else message
+        super().__init__(f"{where}: {text}" if where else text)
+
+
+@dataclass
+class _Document:
+    """A parsed YAML/JSON document and the line of each key, by path."""
+
+    source: str
+    data: Any
+    lines: dict[tuple[Any, ...], int]
+
+    def line_of(self, path: Sequence[Any]) -> int | None:
+        """The line of the deepest key of ``path`` that the document has."""
+        path = tuple(path)
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return self.lines.get(())
+
+
+def _key_lines(node: yaml.Node, path: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> None:
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            child = path + (key.value,)
+            lines[child] = key.start_mark.line + 1
+            _key_lines(value, child, lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, value in enumerate(node.value):
+            _key_lines(value, path + (index,), lines)
+
+
+def _read_document(path: Path) -> _Document:
+    """Parse YAML or JSON (by suffix; JSON first when unknown), keeping each key's line."""
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise JobError(f"cannot read: {error.strerror or error}", source) from error
+    is_yaml = path.suffix.lower() in {".yaml", ".yml"}
+    if not is_yaml:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            if path.suffix.lower() == ".json":
+                raise JobError(f"invalid JSON: {error.msg} (column {error.colno})", source, error.lineno) from error
+            is_yaml = True
+    if is_yaml:
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            problem = getattr(error, "problem", None) or str(error)
+            raise JobError(f"invalid YAML: {problem}", source, mark.line + 1 if mark else None) from error
+    lines: dict[tuple[Any, ...], int] = {}
+    try:  # JSON is (nearly) YAML: one composer gives key lines for both
+        root = yaml.compose(text)
+        if root is not None:
+            _key_lines(root, (), lines)
+    except yaml.YAMLError:
+        pass
+    return _Document(source, data, lines)
+
+
+def _clean_location(data: Any, location: Sequence[Any], missing: bool) -> tuple[Any, ...]:
+    """pydantic's error location without union-member tags (``int``, ``literal['auto']``)."""
+    path: list[Any] = []
+    for index, part in enumerate(location):
+        last = index == len(location) - 1
+        if isinstance(data, dict) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+            data = data[part]
+        elif not (missing and last):
+            continue
+        path.append(part)
+    return tuple(path)
+
+
+def _dotted(path: Sequence[Any]) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _message(error: dict[str, Any], path: tuple[Any, ...]) -> str:
+    kind, message = error["type"], error["msg"]
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "extra_forbidden":
+        section = _SECTIONS.get(path[:-1])
+        hint = difflib.get_close_matches(str(path[-1]), list(section.model_fields), n=1) if section else []
+        return "unknown field" + (f"; did you mean {hint[0]!r}?" if hint else "")
+    return message.removeprefix("Value error, ")
+
+
+def _schema_error(error: pydantic.ValidationError, document: _Document) -> JobError:
+    """The first problem pydantic found, located; union alternatives are merged into one line."""
+    problems = error.errors()
+    first = problems[0]
+    path = _clean_location(document.data, first["loc"], first["type"] == "missing")
+    messages: list[str] = []
+    for problem in problems:
+        if _clean_location(document.data, problem["loc"], problem["type"] == "missing") == path:
+            text = _message(problem, path)
+            if messages:
+                text = text.removeprefix("Input should be ")
+            if text not in messages:
+                messages.append(text)
+    return JobError(" or ".join(messages), document.source, document.line_of(path), _dotted(path) or None)
+
+
+def _resolve_path(value: str, base: Path) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else (base / path)
+
+
+def _check_model(job: Job, document: _Document) -> None:
+    path = Path(job.model)
+    line = document.line_of(("model",))
+    if not path.exists():
+        raise JobError(
+            f"{path} does not exist (a local Hugging Face model folder is expected; nothing is downloaded)",
+            document.source, line, "model",
+        )
+    if not (path / "config.json").is_file():
+        raise JobError(f"{path} is not a Hugging Face model folder (no config.json)", document.source, line, "model")
+
+
+def _check_files(job: Job, document: _Document) -> None:
+    if job.trainer.data_source not in FILE_SOURCES:
+        return  # another data source reads these names its own way
+    for field in ("training_file", "validation_file"):
+        value = getattr(job, field)
+        if value is not None and not Path(value).exists():
+            raise JobError(f"{value} does not exist", document.source, document.line_of((field,)), field)
+
+
+def _check_grader(job: Job, document: _Document, grader_document: _Document | None) -> None:
+    grader = job.grader
+    where = grader_document or document
+    prefix: tuple[Any, ...] = () if grader_document else GRADER_PATH
+    field_prefix = _dotted(GRADER_PATH)
+    if grader.get("type") == "label_model":
+        raise JobError(
+            "label_model cannot be the top-level RFT grader (OpenAI's rule); put it inside a multi grader",
+            where.source, where.line_of(prefix + ("type",)), f"{field_prefix}.type",
+        )
+    try:
+        validate_grader(grader)
+    except GraderConfigError as error:
+        parts: tuple[Any, ...] = tuple(
+            int(part) if part.isdigit() else part
+            for part in (error.field or "").replace("[", ".").replace("]", "").split(".") if part
+        )
+        field = f"{field_prefix}.{error.field}" if error.field else field_prefix
+        raise JobError(error.message, where.source, where.line_of(prefix + parts), field) from error
+
+
+def job_from_dict(
+    data: Any, base_dir: str | Path | None = None, source: str = "<job>", check_model: bool = True
+) -> Job:
+    """Validate a job given as a dict (the API's way in); relative paths resolve against ``base_dir``."""
+    return _build_job(_Document(source, data, {}), Path(base_dir or "."), None, check_model)
+
+
+def load_job(path: str | Path, check_model: bool = True) -> Job:
+    """Read a YAML or JSON job file and validate all of it before anything heavy starts.
+
+    Relative paths in it (model, data files, a grader given as a file name) are resolved against
+    the job file's folder. ``trainer.output_dir`` stays relative to the working directory, like
+    other training tools' output folders. Raises ``JobError`` naming file, line and field.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise JobError("job file does not exist" if not path.exists() else "not a file", str(path))
+    return _build_job(_read_document(path), path.parent, None, check_model)
+
+
+def _build_job(document: _Document, base: Path, grader_document: _Document | None, check_model: bool) -> Job:
+    data = document.data
+    if not isinstance(data, dict):
+        raise JobError(f"a job is a mapping of fields, not {type(data).__name__}", document.source, 1)
+    data = copy.deepcopy(data)
+    reinforcement = (data.get("method") or {}).get("reinforcement") if isinstance(data.get("method"), dict) else None
+    if isinstance(reinforcement, dict) and isinstance(reinforcement.get("grader"), str):
+        grader_path = _resolve_path(reinforcement["grader"], base)
+        if not grader_path.is_file():
+            raise JobError(
+                f"grader file {grader_path} does not exist", document.source,
+                document.line_of(GRADER_PATH), _dotted(GRADER_PATH),
+            )
+        grader_document = _read_document(grader_path)
+        reinforcement["grader"] = grader_document.data
+    try:
+        job = Job.model_validate(data)
+    except pydantic.ValidationError as error:
+        raise _schema_error(error, _Document(document.source, data, document.lines)) from error
+    updates: dict[str, Any] = {"model": str(_resolve_path(job.model, base))}
+    if job.trainer.data_source in FILE_SOURCES:
+        updates["training_file"] = str(_resolve_path(job.training_file, base))
+        if job.validation_file is not None:
+            updates["validation_file"] = str(_resolve_path(job.validation_file, base))
+    job = job.model_copy(update=updates)
+    if check_model:
+        _check_model(job, document)
+    _check_files(job, document)
+    _check_grader(job, document, grader_document)
+    return job
+
+
+# --------------------------------------------------------------------------------------------
+# Resolution: every "auto" becomes a number, then the loop's ResolvedSettings.
+# --------------------------------------------------------------------------------------------
+
+#: "auto" batch_size: about a quarter of a small training file, at most this many prompts
+AUTO_MAX_BATCH_SIZE = 8
+#: "auto" n_epochs: enough passes for about this many optimisation steps, within 1..10 epochs
+AUTO_TARGET_STEPS = 50
+AUTO_MAX_EPOCHS = 10
+#: "auto" eval_interval: about this many validations per run
+AUTO_VALIDATIONS = 10
+#: reasoning_effort -> factor on trainer.max_completion_length ("auto" = medium)
+REASONING_EFFORT_LENGTH = {"low": 0.5, "medium": 1.0, "high": 2.0}
+
+
+@dataclass(frozen=True)
+class ResolvedHyperparameters:
+    """OpenAI's hyperparameters with every "auto" replaced, and the step plan they imply."""
+
+    n_epochs: int
+    batch_size: int
+    learning_rate_multiplier: float
+    eval_interval: int
+    eval_samples: int
+    compute_multiplier: float
+    reasoning_effort: str
+    steps_per_epoch: int
+    total_steps: int
+    num_generations: int
+    max_completion_length: int
+    learning_rate: float
+
+
+def resolve_hyperparameters(job: Job, n_train_rows: int) -> ResolvedHyperparameters:
+    """Replace every "auto" with a value suited to ``n_train_rows`` (documented in docs/job.md).
+
+    - batch_size: ``min(8, ceil(rows / 4))`` prompts, so a small file still gives ~4 steps/epoch;
+    - n_epochs: enough for ~50 steps in all, between 1 and 10;
+    - total steps: ``ceil(rows / batch_size) * n_epochs``, capped by ``trainer.max_steps``;
+    - eval_interval: ``total / 10`` (at least 1); eval_samples: 1 per validation prompt;
+    - compute_multiplier scales the rollout budget: ``num_generations * multiplier`` (at least 2);
+    - reasoning_effort scales ``max_completion_length`` (low 0.5x, medium 1x, high 2x);
+    - learning rate: ``trainer.learning_rate * learning_rate_multiplier`` ("auto" = 1).
+    """
+    if n_train_rows < 1:
+        raise JobError("the training data has no rows", field="training_file")
+    given, trainer = job.hyperparameters, job.trainer
+    batch_size = (
+        min(AUTO_MAX_BATCH_SIZE, max(1, math.ceil(n_train_rows / 4))) if given.batch_size == "auto" else given.batch_size
+    )
+    steps_per_epoch = math.ceil(n_train_rows / batch_size)
+    n_epochs = (
+        min(AUTO_MAX_EPOCHS, max(1, math.ceil(AUTO_TARGET_STEPS / steps_per_epoch)))
+        if given.n_epochs == "auto" else given.n_epochs
+    )
+    total_steps = steps_per_epoch * n_epochs
+    if trainer.max_steps is not None:
+        total_steps = min(total_steps, trainer.max_steps)
+    eval_interval = (
+        max(1, total_steps // AUTO_VALIDATIONS) if given.eval_interval == "auto" else given.eval_interval
+    )
+    multiplier = 1.0 if given.learning_rate_multiplier == "auto" else float(given.learning_rate_multiplier)
+    compute = 1.0 if given.compute_multiplier == "auto" else float(given.compute_multiplier)
+    effort = "medium" if given.reasoning_effort == "auto" else given.reasoning_effort
+    return ResolvedHyperparameters(
+        n_epochs=n_epochs,
+        batch_size=batch_size,
+        learning_rate_multiplier=multiplier,
+        eval_interval=eval_interval,
+        eval_samples=1 if given.eval_samples == "auto" else given.eval_samples,
+        compute_multiplier=compute,
+        reasoning_effort=effort,
+        steps_per_epoch=steps_per_epoch,
+        total_steps=total_steps,
+        num_generations=max(2, round(trainer.num_generations * compute)),
+        max_completion_length=max(1, round(trainer.max_completion_length * REASONING_EFFORT_LENGTH[effort])),
+        learning_rate=trainer.learning_rate * multiplier,
+    )

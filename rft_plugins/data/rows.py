@@ -1,0 +1,93 @@
+"""What a dataset row must look like (OpenAI's RFT JSONL), checked the same way for every source.
+
+A row is a JSON object: ``messages`` (chat messages, the last one from the user), optional
+``tools``, and any other keys as reference data that graders read as ``item.<key>``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..errors import RFTError
+
+ROLES = ("system", "developer", "user", "assistant", "tool")
+
+
+class DataError(RFTError, ValueError):
+    """A dataset row is malformed: ``where`` is ``file:line`` (or ``file row N``), ``field`` dotted."""
+
+    def __init__(self, message: str, where: str | None = None, field: str | None = None):
+        self.message = message
+        self.where = where
+        self.field = field
+        text = f"{field}: {message}" if field else message
+        super().__init__(f"{where}: {text}" if where else text)
+
+
+def _check_content(message: dict[str, Any], field: str, where: str) -> None:
+    content = message.get("content")
+    if isinstance(content, str):
+        return
+    if isinstance(content, list):
+        for index, part in enumerate(content):
+            if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+                raise DataError("a content part is an object with a 'type'", where, f"{field}.content[{index}]")
+        return
+    if content is None and message.get("role") == "assistant" and message.get("tool_calls"):
+        return
+    if content is None and "content" not in message:
+        raise DataError("required field is missing", where, f"{field}.content")
+    raise DataError(f"must be a string or a list of content parts, not {type(content).__name__}", where, f"{field}.content")
+
+
+def validate_row(row: Any, where: str) -> dict[str, Any]:
+    """Check one row and return it; a problem raises ``DataError`` naming ``where`` and the field."""
+    if not isinstance(row, dict):
+        raise DataError(f"a row is a JSON object, not {type(row).__name__}", where)
+    messages = row.get("messages")
+    if messages is None:
+        raise DataError("required field is missing", where, "messages")
+    if not isinstance(messages, list) or not messages:
+        raise DataError("must be a non-empty list of chat messages", where, "messages")
+    for index, message in enumerate(messages):
+        field = f"messages[{index}]"
+        if not isinstance(message, dict):
+            raise DataError(f"a message is an object with role and content, not {type(message).__name__}", where, field)
+        role = message.get("role")
+        if role not in ROLES:
+            problem = "required field is missing" if role is None else f"unknown role {role!r}"
+            raise DataError(f"{problem}; one of {', '.join(ROLES)}", where, f"{field}.role")
+        _check_content(message, field, where)
+    if messages[-1]["role"] != "user":
+        raise DataError(
+            f"the last message must be from the user (OpenAI RFT), not {messages[-1]['role']!r}",
+            where, f"messages[{len(messages) - 1}].role",
+        )
+    tools = row.get("tools")
+    if tools is not None and (not isinstance(tools, list) or not all(isinstance(tool, dict) for tool in tools)):
+        raise DataError("must be a list of tool definitions (objects)", where, "tools")
+    return row
+
+
+def from_table(row: dict[str, Any]) -> dict[str, Any]:
+    """Undo what tabular storage does to a row: JSON text columns, and nulls filled in by a schema.
+
+    Parquet/Arrow give every message every key any message had (``None`` where absent), and a
+    CSV can only hold ``messages``/``tools`` as JSON text.
+    """
+    row = dict(row)
+    for key in ("messages", "tools"):
+        if isinstance(row.get(key), str):
+            try:
+                row[key] = json.loads(row[key])
+            except json.JSONDecodeError:
+                pass  # validate_row reports the wrong type
+    if isinstance(row.get("messages"), list):
+        row["messages"] = [
+            {k: v for k, v in message.items() if v is not None} if isinstance(message, dict) else message
+            for message in row["messages"]
+        ]
+    if row.get("tools") is None:
+        row.pop("tools", None)
+    return row
