@@ -11,10 +11,17 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
-.PHONY: install test demo
-install: $(VENV)/.installed
+.PHONY: install test demo wordnet
+install: $(VENV)/.installed wordnet
 
-test: $(VENV)/.installed
+# METEOR's synonyms: Debian's WordNet (wordnet-base) where apt-get runs as root. Elsewhere this
+# only says so, and METEOR matches exact words and stems (docs/graders.md).
+wordnet:
+	@test -f /usr/share/wordnet/data.noun || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wordnet-base; } \
+	  || echo "wordnet-base not installed: METEOR will run without WordNet synonyms"
+
+test: $(VENV)/.installed wordnet
 	$(PY) -m pytest -q
 
 demo: $(VENV)/.installed
