@@ -14,7 +14,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Sequence, Union
+from typing import TYPE_CHECKING, Any, Literal, Sequence, Union
 
 import pydantic
 import yaml
@@ -22,6 +22,9 @@ from pydantic import Field
 
 from ..errors import GraderConfigError, RFTError
 from ..graders.build import validate_grader
+
+if TYPE_CHECKING:
+    from .settings import ResolvedSettings
 
 Auto = Literal["auto"]
 
@@ -475,4 +478,43 @@ def resolve_hyperparameters(job: Job, n_train_rows: int) -> ResolvedHyperparamet
         num_generations=max(2, round(trainer.num_generations * compute)),
         max_completion_length=max(1, round(trainer.max_completion_length * REASONING_EFFORT_LENGTH[effort])),
         learning_rate=trainer.learning_rate * multiplier,
+    )
+
+
+def resolve(job: Job, n_train_rows: int) -> "ResolvedSettings":
+    """The loop's concrete settings for ``job`` on a training set of ``n_train_rows`` prompts.
+
+    The step plan (total steps, eval interval) comes from ``resolve_hyperparameters``.
+    """
+    from .settings import ResolvedSettings
+
+    plan, trainer = resolve_hyperparameters(job, n_train_rows), job.trainer
+    return ResolvedSettings(
+        model=job.model,
+        grader=job.grader,
+        response_format=job.method.reinforcement.response_format,
+        batch_size=plan.batch_size,
+        num_generations=plan.num_generations,
+        eval_samples=plan.eval_samples,
+        learning_rate=plan.learning_rate,
+        max_completion_length=plan.max_completion_length,
+        max_prompt_length=trainer.max_prompt_length,
+        temperature=trainer.temperature,
+        top_p=trainer.top_p,
+        top_k=trainer.top_k,
+        beta=trainer.beta,
+        epsilon=trainer.epsilon,
+        epsilon_high=trainer.epsilon_high,
+        loss_type=trainer.loss_type,
+        scale_rewards=trainer.scale_rewards,
+        num_iterations=trainer.num_iterations,
+        weight_decay=trainer.weight_decay,
+        max_grad_norm=trainer.max_grad_norm,
+        lora=trainer.lora,
+        sampler=trainer.sampler,
+        sampler_options=dict(trainer.sampler_options),
+        reward_shapers=tuple(trainer.reward_shapers),
+        grader_timeout=trainer.grader_timeout,
+        grader_concurrency=trainer.grader_concurrency,
+        seed=job.seed if job.seed is not None else trainer.seed,
     )

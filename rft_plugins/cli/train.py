@@ -1,0 +1,100 @@
+"""``rft train JOB``: reinforcement fine-tuning of a local model from an OpenAI-style job file."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ..data.rows import DataError
+from ..errors import RFTError
+from ..training.job import JobError
+
+#: exit status for a job that cannot run as written (bad job, bad data, run folder in the way)
+BAD_INPUT = 2
+
+
+def _fail(error: Exception, status: int) -> None:
+    click.echo(f"Error: {error}", err=True)
+    sys.exit(status)
+
+
+@click.command()
+@click.argument("job", required=False, type=click.Path(path_type=Path))
+@click.option("--resume", is_flag=True, help="Continue the run in the output folder from its last checkpoint.")
+@click.option("--overwrite", is_flag=True, help="Replace the outputs of an earlier run in the output folder.")
+@click.option("--output-dir", type=click.Path(path_type=Path), help="Run folder (default: the job's trainer.output_dir).")
+@click.option("--max-steps", type=click.IntRange(min=1), help="Stop after this many optimisation steps.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary of the run on stdout at the end.")
+@click.option("--demo", is_flag=True, help="Train the built-in demo (tiny model, ~1 min on CPU) in runs/demo.")
+@click.option("--no-progress", is_flag=True, help="No progress bar (logs and metrics are written all the same).")
+def train(
+    job: Path | None,
+    resume: bool,
+    overwrite: bool,
+    output_dir: Path | None,
+    max_steps: int | None,
+    as_json: bool,
+    demo: bool,
+    no_progress: bool,
+) -> None:
+    """Fine-tune a local Hugging Face model with reinforcement learning, as OpenAI RFT does.
+
+    JOB is a YAML or JSON file shaped like an OpenAI fine-tuning job with
+    `method.type: reinforcement` (training_file, validation_file, grader, hyperparameters),
+    plus `model:` (a local model folder) and an optional `trainer:` section (sampling, loss,
+    devices, output_dir). The whole job is checked before training: a mistake is reported with
+    its file, line and field, and the command exits with status 2.
+
+    \b
+    Outputs, in the output folder:
+      metrics.csv, tensorboard/    train/valid reward, per-grader rewards, error rates, loss
+      best/step-N/                 the best models by valid_reward_mean (Hugging Face folders)
+      final/                       the model after the last step
+      reward_curve.png             reward against step
+      samples.md, samples.jsonl    graded validation samples
+      checkpoints/last.ckpt        what --resume continues from
+
+    \b
+    rft train job.yaml
+    rft train job.yaml --resume          # after a crash or kill: same final step
+    rft train --demo                     # the built-in example, nothing to download
+    """
+    from ..training.run import RunError, train as run_training
+
+    if demo == (job is not None):
+        raise click.UsageError("give a JOB file, or --demo (not both)")
+    if demo:
+        from ..data.demo import write_demo
+
+        folder = output_dir or Path("runs/demo")
+        click.echo(f"demo: writing the job, data and a tiny model to {folder}", err=True)
+        job, output_dir, overwrite = write_demo(folder), folder, overwrite or not resume
+    try:
+        result = run_training(
+            job, resume=resume, output_dir=output_dir, max_steps=max_steps, overwrite=overwrite,
+            progress_bar=not no_progress,
+        )
+    except (JobError, DataError, RunError) as error:
+        _fail(error, BAD_INPUT)
+    except RFTError as error:
+        _fail(error, 1)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2, default=str))
+        return
+    how = "stopped early" if result.stopped_early else "finished"
+    click.echo(f"\nTraining {how} at step {result.final_step}/{result.total_steps} in {result.seconds:.0f} s.")
+    for name in ("train_reward_mean", "valid_reward_mean"):
+        if name in result.metrics:
+            click.echo(f"  {name}: {result.metrics[name]:.4f}")
+    click.echo(f"Outputs in {result.output_dir}:")
+    for label, key in (
+        ("final model", "final_model"), ("best checkpoints", "best_checkpoints"), ("metrics", "metrics_csv"),
+        ("reward curve", "reward_curve"), ("samples table", "samples_table"), ("resume checkpoint", "resume_checkpoint"),
+    ):
+        if key in result.files:
+            click.echo(f"  {label + ':':<19}{result.files[key]}")
+    for info in result.best_checkpoints:
+        click.echo(f"    step {info['step']:>6}  valid_reward_mean {info['valid_reward_mean']:.4f}  {info['path']}")

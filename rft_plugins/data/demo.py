@@ -1,0 +1,119 @@
+"""The built-in demo job of ``rft train --demo``: runs on a CPU in about a minute, downloads nothing.
+
+A tiny random-init model (``rft_plugins.tiny_model``) learns to put the right vowel in its answer.
+The same files are in ``examples/quickstart/`` (``job.yaml``, ``train.jsonl``, ``valid.jsonl``),
+where a test keeps them equal to what this module writes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+WORDS = {
+    "a": ["apple", "amber", "anchor", "arrow", "atlas", "acorn"],
+    "e": ["eagle", "ember", "echo", "elbow", "engine", "envoy"],
+    "i": ["igloo", "island", "ink", "iron"],
+    "o": ["olive", "orbit", "otter", "ocean"],
+    "u": ["umbrella", "under", "unit", "urchin"],
+}
+SYSTEM = "Answer with one lowercase letter."
+
+GRADER: dict[str, Any] = {
+    "type": "multi",
+    "name": "vowel",
+    "graders": {
+        "mentions": {
+            "type": "string_check",
+            "name": "mentions",
+            "input": "{{ sample.output_text }}",
+            "reference": "{{ item.answer }}",
+            "operation": "like",
+        },
+        "exact": {
+            "type": "string_check",
+            "name": "exact",
+            "input": "{{ sample.output_text }}",
+            "reference": "{{ item.answer }}",
+            "operation": "eq",
+        },
+    },
+    "calculate_output": "0.7 * mentions + 0.3 * exact",
+}
+
+JOB: dict[str, Any] = {
+    "model": "tiny-model",
+    "training_file": "train.jsonl",
+    "validation_file": "valid.jsonl",
+    "suffix": "quickstart",
+    "method": {
+        "type": "reinforcement",
+        "reinforcement": {
+            "grader": GRADER,
+            "hyperparameters": {
+                "n_epochs": 6,
+                "batch_size": 4,
+                "learning_rate_multiplier": 1.0,
+                "eval_interval": 4,
+                "eval_samples": 1,
+                "compute_multiplier": 1.0,
+                "reasoning_effort": "auto",
+            },
+        },
+    },
+    "trainer": {
+        "num_generations": 8,
+        "max_completion_length": 8,
+        "learning_rate": 3e-3,
+        "temperature": 1.0,
+        "output_dir": "runs/quickstart",
+        "seed": 7,
+    },
+}
+
+
+def _row(word: str, answer: str) -> dict[str, Any]:
+    return {
+        "messages": [
+            {"role": "system", "content": SYSTEM},
+            {"role": "user", "content": f"Which vowel does '{word}' start with?"},
+        ],
+        "answer": answer,
+    }
+
+
+def demo_rows() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(train, valid) rows: every fourth word of each vowel is held out for validation."""
+    train, valid = [], []
+    for answer, words in WORDS.items():
+        for index, word in enumerate(words):
+            (valid if index % 4 == 3 else train).append(_row(word, answer))
+    return train, valid
+
+
+def jsonl_text(rows: list[dict[str, Any]]) -> str:
+    return "".join(json.dumps(row) + "\n" for row in rows)
+
+
+def write_demo(folder: str | Path) -> Path:
+    """Write the demo job, its data and (once) its tiny model into ``folder``; returns the job file.
+
+    The job's ``output_dir`` is ``folder`` itself, so inputs and outputs sit side by side.
+    """
+    from ..tiny_model import build_tiny_model
+
+    folder = Path(folder).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    train, valid = demo_rows()
+    (folder / "train.jsonl").write_text(jsonl_text(train), encoding="utf-8")
+    (folder / "valid.jsonl").write_text(jsonl_text(valid), encoding="utf-8")
+    if not (folder / "tiny-model" / "config.json").is_file():
+        build_tiny_model(folder / "tiny-model")
+    job = json.loads(json.dumps(JOB))
+    job["trainer"]["output_dir"] = str(folder)
+    path = folder / "job.yaml"
+    path.write_text(yaml.safe_dump(job, sort_keys=False), encoding="utf-8")
+    return path

@@ -1,0 +1,174 @@
+"""Checkpoints that are never half-written: Lightning ``.ckpt`` files for resuming, and Hugging Face
+folders of the best models by ``valid_reward_mean`` (the ones people load afterwards).
+
+Everything is written under a ``*.tmp`` name in the destination folder and renamed into place
+with ``os.replace`` (atomic on one filesystem). A run killed mid-write leaves only a ``.tmp``,
+which ``remove_stale_temporaries`` deletes when the run resumes. Lightning's own ``_atomic_save``
+is not enough here: fsspec stages the file in the system temp folder and *moves* it, which is a
+copy, not a rename, when ``/tmp`` is another filesystem.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import torch
+from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+TMP_SUFFIX = ".tmp"
+LAST_CHECKPOINT = "last.ckpt"
+#: the file inside each best-checkpoint folder that records its step and metrics
+CHECKPOINT_INFO = "rft_checkpoint.json"
+
+
+def _fsync_directory(path: Path) -> None:
+    """Make a rename durable: the directory entry itself must reach the disk."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY)
+    except OSError:
+        return  # not possible on every platform (Windows); the rename is still atomic
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def atomic_write_bytes(path: Path, writer: Callable[[Any], None]) -> None:
+    """Call ``writer(file)`` on ``path.tmp``, flush it to disk, then rename it to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + TMP_SUFFIX)
+    with open(temporary, "wb") as handle:
+        writer(handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    _fsync_directory(path.parent)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a small text file (JSON, Markdown) all at once or not at all."""
+    atomic_write_bytes(path, lambda handle: handle.write(text.encode("utf-8")))
+
+
+@contextmanager
+def atomic_directory(final: Path) -> Iterator[Path]:
+    """Yield a temporary folder to fill; on success it replaces ``final`` in one rename."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    temporary = final.with_name(final.name + TMP_SUFFIX)
+    shutil.rmtree(temporary, ignore_errors=True)
+    temporary.mkdir()
+    try:
+        yield temporary
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    if final.exists():  # move the old one aside first: os.replace cannot overwrite a full folder
+        _remove_tree(final)
+    os.replace(temporary, final)
+    _fsync_directory(final.parent)
+
+
+def _remove_tree(path: Path) -> None:
+    """Delete a folder by first renaming it to ``*.tmp``, so a kill mid-delete leaves no half-folder."""
+    doomed = path.with_name(path.name + ".old" + TMP_SUFFIX)
+    shutil.rmtree(doomed, ignore_errors=True)
+    os.replace(path, doomed)
+    shutil.rmtree(doomed, ignore_errors=True)
+
+
+def remove_stale_temporaries(*folders: Path) -> list[Path]:
+    """Delete ``*.tmp`` files and folders a killed run left behind; returns what was removed."""
+    removed = []
+    for folder in folders:
+        if not Path(folder).is_dir():
+            continue
+        for path in Path(folder).glob(f"*{TMP_SUFFIX}"):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's ``torch.save`` checkpoint IO, writing to ``*.tmp`` and renaming into place."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+        if storage_options is not None:
+            raise TypeError(f"{type(self).__name__} takes no storage_options, got {storage_options!r}")
+        atomic_write_bytes(Path(path), lambda handle: torch.save(checkpoint, handle))
+
+
+class ResumeCheckpoint(Callback):
+    """Keeps ``last.ckpt`` (everything needed to resume exactly) up to date.
+
+    Saved every ``every_n_steps`` optimisation steps and after each validation, so the state of
+    validation-time plugins (early stopping) is in it too.
+    """
+
+    def __init__(self, folder: Path, every_n_steps: int):
+        self.path = Path(folder) / LAST_CHECKPOINT
+        self.every_n_steps = every_n_steps
+        self._saved_at: int | None = None
+
+    def _save(self, trainer: Trainer) -> None:
+        if trainer.sanity_checking or self._saved_at == trainer.global_step:
+            return
+        trainer.save_checkpoint(self.path)
+        self._saved_at = trainer.global_step
+
+    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args: Any, **kwargs: Any) -> None:
+        if trainer.global_step % self.every_n_steps == 0:
+            self._save(trainer)
+
+    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.state.fn == "fit":
+            self._saved_at = None  # the same step, but now with the validation's results
+            self._save(trainer)
+
+
+def best_checkpoints(folder: Path) -> list[dict[str, Any]]:
+    """The HF checkpoints kept in ``folder``, best first: ``{"path", "step", "valid_reward_mean", ...}``."""
+    found = []
+    for info_path in Path(folder).glob(f"*/{CHECKPOINT_INFO}"):
+        if info_path.parent.name.endswith(TMP_SUFFIX):
+            continue
+        info = json.loads(info_path.read_text(encoding="utf-8"))
+        info["path"] = str(info_path.parent)
+        found.append(info)
+    # the higher reward first; on a tie the later step (more training for the same score)
+    return sorted(found, key=lambda info: (-info["valid_reward_mean"], -info["step"]))
+
+
+def keep_best(
+    folder: Path, step: int, reward: float, save: Callable[[Path], None], keep: int, metrics: dict[str, Any] | None = None
+) -> Path | None:
+    """Save the model of ``step`` as an HF folder if it ranks in the best ``keep``; drop the rest.
+
+    The ranking is read back from the folders themselves, so it survives a resumed run. Returns
+    the new folder, or None when the model did not make the cut.
+    """
+    folder = Path(folder)
+    kept = [info for info in best_checkpoints(folder) if info["step"] != step]
+    ranked = sorted(kept + [{"step": step, "valid_reward_mean": reward}], key=lambda info: (-info["valid_reward_mean"], -info["step"]))
+    survivors = ranked[:keep]
+    target = None
+    if any(info["step"] == step and "path" not in info for info in survivors):
+        target = folder / f"step-{step:06d}"
+        with atomic_directory(target) as temporary:
+            save(temporary)
+            info = {"step": step, "valid_reward_mean": reward, "metrics": metrics or {}}
+            (temporary / CHECKPOINT_INFO).write_text(json.dumps(info, indent=2, default=float), encoding="utf-8")
+    for info in ranked[keep:]:
+        if "path" in info:
+            _remove_tree(Path(info["path"]))
+    return target

@@ -1,0 +1,183 @@
+"""What a person looks at after ``rft train``: the reward curve and a table of graded samples.
+
+Both are made from files the run already wrote (the CSV metrics, the validation records), so they
+can be rebuilt for any run folder, including one that was resumed.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+
+from .checkpoints import atomic_write_bytes, atomic_write_text
+
+REWARD_COLUMNS = ("train_reward_mean", "valid_reward_mean")
+#: samples shown in the Markdown table (all of them are in samples.jsonl)
+MAX_TABLE_ROWS = 200
+
+
+def read_metrics(csv_path: Path) -> dict[str, list[tuple[int, float]]]:
+    """Each column of a Lightning ``metrics.csv`` as ``(step, value)`` pairs, sorted by step.
+
+    Lightning writes one sparse row per logging call; when a resumed run logged a step twice,
+    the later value wins.
+    """
+    series: dict[str, dict[int, float]] = {}
+    with Path(csv_path).open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            if not row.get("step"):
+                continue
+            step = int(float(row["step"]))
+            for column, text in row.items():
+                if column in {"step", "epoch"} or not text:
+                    continue
+                try:
+                    value = float(text)
+                except ValueError:
+                    continue
+                if math.isfinite(value):
+                    series.setdefault(column, {})[step] = value
+    return {column: sorted(values.items()) for column, values in series.items()}
+
+
+def plot_reward_curve(csv_path: Path, png_path: Path, title: str = "reward") -> Path:
+    """Train and validation mean reward against optimisation step, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: render to a file
+    from matplotlib.figure import Figure
+
+    metrics = read_metrics(csv_path)
+    figure = Figure(figsize=(7, 4.2), dpi=100)
+    axes = figure.subplots()
+    for column, style in zip(REWARD_COLUMNS, ("-", "o-")):
+        points = metrics.get(column, [])
+        if points:
+            steps, values = zip(*points)
+            axes.plot(steps, values, style, label=column.replace("_", " "), markersize=4)
+    axes.set_xlabel("step")
+    axes.set_ylabel("mean reward")
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend()
+    else:
+        axes.text(0.5, 0.5, "no reward logged", ha="center", va="center", transform=axes.transAxes)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    atomic_write_bytes(Path(png_path), lambda handle: handle.write(buffer.getvalue()))
+    return Path(png_path)
+
+
+def _prompt_text(prompt: Any) -> str:
+    if isinstance(prompt, list):  # chat messages
+        return "\n".join(f"{m.get('role', '?')}: {m.get('content', '')}" for m in prompt if isinstance(m, dict))
+    return str(prompt)
+
+
+def _details(record: dict[str, Any]) -> str:
+    parts = [f"{name}={value:.3g}" if isinstance(value, (int, float)) else f"{name}={value}"
+             for name, value in (record.get("sub_rewards") or {}).items()]
+    errors = record.get("errors") or {}
+    flags = [flag for flag, value in errors.items() if value is True]
+    if flags:
+        parts.append("errors: " + ", ".join(flags))
+    return "; ".join(parts)
+
+
+def _cell(text: str) -> str:
+    """Markdown table cell: escaped so that pipes, newlines and HTML cannot break the table."""
+    return html.escape(text).replace("|", "&#124;").replace("\n", "<br>")
+
+
+def write_samples(records: Sequence[dict[str, Any]], folder: Path) -> tuple[Path, Path]:
+    """``samples.jsonl`` (every validation record) and ``samples.md`` (the last validation's)."""
+    folder = Path(folder)
+    jsonl = folder / "samples.jsonl"
+    markdown = folder / "samples.md"
+    atomic_write_text(jsonl, "".join(json.dumps(record, default=str) + "\n" for record in records))
+    atomic_write_text(markdown, samples_markdown(records))
+    return jsonl, markdown
+
+
+def samples_markdown(records: Iterable[dict[str, Any]]) -> str:
+    """A readable table of the latest validation's samples: prompt, completion, reward, details."""
+    records = list(records)
+    if not records:
+        return "# Validation samples\n\nNo validation ran (no validation file, or no eval step reached).\n"
+    last_step = max(int(record.get("step", 0)) for record in records)
+    shown = [record for record in records if int(record.get("step", 0)) == last_step]
+    rewards = [record["reward"] for record in shown if isinstance(record.get("reward"), (int, float))]
+    mean = f"{sum(rewards) / len(rewards):.4f}" if rewards else "n/a"
+    lines = [
+        "# Validation samples",
+        "",
+        f"Step {last_step}: {len(shown)} samples, mean reward {mean}. "
+        f"Every validation's samples are in samples.jsonl.",
+        "",
+        "| # | prompt | completion | reward | grader details |",
+        "|---|---|---|---|---|",
+    ]
+    for index, record in enumerate(shown[:MAX_TABLE_ROWS], start=1):
+        reward = record.get("reward")
+        reward_text = f"{reward:.4f}" if isinstance(reward, (int, float)) else "n/a"
+        lines.append(
+            f"| {index} | {_cell(_prompt_text(record.get('prompt', '')))} | {_cell(str(record.get('completion', '')))} "
+            f"| {reward_text} | {_cell(_details(record))} |"
+        )
+    if len(shown) > MAX_TABLE_ROWS:
+        lines.append(f"\n{len(shown) - MAX_TABLE_ROWS} more in samples.jsonl.")
+    return "\n".join(lines) + "\n"
+
+
+class AppendingWriter(ExperimentWriter):
+    """Lightning's CSV writer, but it continues an existing ``metrics.csv`` instead of deleting it."""
+
+    def _check_log_dir_exists(self) -> None:
+        if self._fs.isfile(self.metrics_file_path):
+            with self._fs.open(self.metrics_file_path, "r", newline="") as handle:
+                self.metrics_keys = sorted(csv.DictReader(handle).fieldnames or [])
+
+
+class ResumableCSVLogger(CSVLogger):
+    """``metrics.csv`` straight in the run folder, continued (not replaced) by a resumed run."""
+
+    def __init__(self, folder: Path):
+        super().__init__(save_dir=str(folder), name="", version="")
+
+    @property
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = AppendingWriter(log_dir=self.log_dir)
+        return self._experiment
+
+
+def truncate_metrics(csv_path: Path, last_step: int) -> int:
+    """Drop rows logged after ``last_step`` (a killed run's, past its last checkpoint); returns how many.
+
+    The resumed run logs those steps again; keeping both would draw the curve twice.
+    """
+    path = Path(csv_path)
+    if not path.is_file():
+        return 0
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        fields = reader.fieldnames or []
+        rows = list(reader)
+    kept = [row for row in rows if not row.get("step") or int(float(row["step"])) <= last_step]
+    if len(kept) != len(rows):
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(kept)
+        atomic_write_text(path, buffer.getvalue())
+    return len(rows) - len(kept)

@@ -1,0 +1,299 @@
+"""``rft train`` as a function: job + data -> a Lightning ``Trainer`` run -> the outputs people expect.
+
+The run folder (``trainer.output_dir``) holds, when training is done::
+
+    metrics.csv, hparams.yaml   every logged metric, one row per step (Lightning CSVLogger)
+    tensorboard/                the same for TensorBoard
+    checkpoints/last.ckpt       the Lightning checkpoint ``--resume`` continues from
+    best/step-NNNNNN/           the best models by valid_reward_mean, as Hugging Face folders
+    final/                      the model at the last step, as a Hugging Face folder
+    reward_curve.png            train and valid reward against step
+    samples.jsonl, samples.md   graded validation samples (prompt, completion, reward, details)
+    run.json, summary.json      the job as run, and what came out of it
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from ..errors import RFTError
+from ..data.loading import load_rows
+from .checkpoints import (
+    LAST_CHECKPOINT,
+    AtomicCheckpointIO,
+    ResumeCheckpoint,
+    atomic_directory,
+    atomic_write_text,
+    best_checkpoints,
+    remove_stale_temporaries,
+)
+from .job import Job, JobError, ResolvedHyperparameters, job_from_dict, load_job, resolve, resolve_hyperparameters
+
+logger = logging.getLogger(__name__)
+
+#: what a run writes into its folder; ``overwrite`` removes exactly these, nothing else
+RUN_OUTPUTS = (
+    "checkpoints", "best", "final", "tensorboard", "metrics.csv", "hparams.yaml",
+    "reward_curve.png", "samples.jsonl", "samples.md", "run.json", "summary.json",
+)
+#: job fields a resumed run may change (they do not change what the finished run is)
+RESUMABLE_CHANGES = {("trainer", "output_dir"), ("trainer", "max_steps")}
+
+
+class RunError(RFTError):
+    """The run cannot start as asked (an earlier run in the way, a resume that does not match)."""
+
+
+@dataclass
+class RunContext:
+    """What the built-in validation plugins need from the run; the module carries it as ``rft_run``."""
+
+    output_dir: Path
+    best_dir: Path
+    save_top_k: int
+    early_stopping_patience: int | None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    stopped_early: bool = False
+
+
+@dataclass
+class RunResult:
+    """Where everything went, and how the run ended."""
+
+    output_dir: Path
+    final_step: int
+    total_steps: int
+    stopped_early: bool
+    resumed_from_step: int | None
+    metrics: dict[str, float]
+    best_checkpoints: list[dict[str, Any]]
+    files: dict[str, str]
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["output_dir"] = str(self.output_dir)
+        return data
+
+
+def _run_state_callback(context: RunContext) -> Any:
+    from lightning.pytorch import Callback
+
+    class RunState(Callback):
+        """Saves the validation history in the Lightning checkpoint, so early stopping resumes exactly."""
+
+        def state_dict(self) -> dict[str, Any]:
+            return {"history": list(context.history), "stopped_early": context.stopped_early}
+
+        def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+            context.history = list(state_dict.get("history", []))
+            context.stopped_early = bool(state_dict.get("stopped_early", False))
+
+    return RunState()
+
+
+def _progress_bar() -> Any:
+    from lightning.pytorch.callbacks import TQDMProgressBar
+
+    class RewardProgressBar(TQDMProgressBar):
+        """Lightning's bar with the step count and the latest train / valid reward in it."""
+
+        def get_metrics(self, trainer: Any, pl_module: Any) -> dict[str, Any]:
+            items = super().get_metrics(trainer, pl_module)
+            items.pop("v_num", None)
+            items["step"] = f"{trainer.global_step}/{trainer.max_steps}"
+            for metric, label in (("train_reward_mean", "reward"), ("valid_reward_mean", "valid_reward")):
+                value = trainer.callback_metrics.get(metric)
+                if value is not None:
+                    items[label] = f"{float(value):.3f}"
+            return items
+
+    return RewardProgressBar()
+
+
+def _as_job(job: Job | dict | str | Path) -> Job:
+    if isinstance(job, Job):
+        return job
+    if isinstance(job, dict):
+        return job_from_dict(job)
+    return load_job(job)
+
+
+def _with_overrides(job: Job, output_dir: str | Path | None, max_steps: int | None) -> Job:
+    trainer = {}
+    if output_dir is not None:
+        trainer["output_dir"] = str(output_dir)
+    if max_steps is not None:
+        if max_steps < 1:
+            raise JobError("must be at least 1", field="trainer.max_steps")
+        trainer["max_steps"] = max_steps
+    return job.model_copy(update={"trainer": job.trainer.model_copy(update=trainer)}) if trainer else job
+
+
+def _rows(given: Iterable[dict] | None, location: str | None, job: Job) -> list[dict[str, Any]]:
+    if given is not None:
+        return load_rows(given, "python")
+    if location is None:
+        return []
+    return load_rows(location, job.trainer.data_source, job.trainer.data_source_options)
+
+
+def _differences(old: Any, new: Any, path: tuple[str, ...] = ()) -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        found = []
+        for key in sorted(set(old) | set(new)):
+            found += _differences(old.get(key), new.get(key), path + (key,))
+        return found
+    return [] if old == new or path in RESUMABLE_CHANGES else [".".join(path)]
+
+
+def _prepare_folder(job: Job, output_dir: Path, resume: bool, overwrite: bool) -> Path | None:
+    """Check the run folder; returns the checkpoint to resume from (None for a fresh start)."""
+    last = output_dir / "checkpoints" / LAST_CHECKPOINT
+    run_file = output_dir / "run.json"
+    if resume:
+        remove_stale_temporaries(output_dir, output_dir / "checkpoints", output_dir / "best")
+        if not last.is_file():
+            logger.warning("nothing to resume in %s (no checkpoints/%s): starting from step 0", output_dir, LAST_CHECKPOINT)
+        else:
+            if run_file.is_file():
+                changed = _differences(json.loads(run_file.read_text(encoding="utf-8"))["job"], job.model_dump(mode="json"))
+                if changed:
+                    raise RunError(
+                        f"the job differs from the run in {output_dir} ({', '.join(changed[:5])}); "
+                        "resume with the same job, or start a new run in another --output-dir"
+                    )
+            return last
+    elif last.is_file() or run_file.is_file():
+        if not overwrite:
+            raise RunError(
+                f"{output_dir} already holds a run; continue it with --resume, "
+                "replace it with --overwrite, or choose another --output-dir"
+            )
+    for name in RUN_OUTPUTS:  # a fresh start: no stale file of an earlier run may remain
+        path = output_dir / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    return None
+
+
+def train(
+    job: Job | dict | str | Path,
+    resume: bool = False,
+    output_dir: str | Path | None = None,
+    max_steps: int | None = None,
+    train_rows: Iterable[dict] | None = None,
+    valid_rows: Iterable[dict] | None = None,
+    overwrite: bool = False,
+    progress_bar: bool = True,
+) -> RunResult:
+    """Run an RFT job to its last step (or early stop) and write the run folder's outputs.
+
+    ``job`` is a ``Job``, a job dict or a job file. ``train_rows`` / ``valid_rows`` replace the
+    job's files with in-memory rows (the ``python`` data source). ``resume`` continues from the
+    folder's ``checkpoints/last.ckpt`` to the same final step.
+    """
+    started = time.perf_counter()
+    job = _with_overrides(_as_job(job), output_dir, max_steps)
+    train_data = _rows(train_rows, None if train_rows is not None else job.training_file, job)
+    valid_data = _rows(valid_rows, None if valid_rows is not None else job.validation_file, job)
+    plan = resolve_hyperparameters(job, len(train_data))
+    settings = resolve(job, len(train_data))
+    folder = Path(job.trainer.output_dir).resolve()
+    checkpoint = _prepare_folder(job, folder, resume, overwrite)
+    folder.mkdir(parents=True, exist_ok=True)
+    run_record = {"job": job.model_dump(mode="json"), "plan": asdict(plan), "settings": repr(settings)}
+    atomic_write_text(folder / "run.json", json.dumps(run_record, indent=2, default=str))
+
+    import lightning
+
+    from ..plugins import get_plugin_manager
+    from .module import RFTModule
+    from .outputs import ResumableCSVLogger, truncate_metrics
+
+    lightning.seed_everything(settings.seed, workers=True, verbose=False)
+    module = RFTModule(settings, train_data, valid_data)
+    context = RunContext(folder, folder / "best", job.trainer.save_top_k, job.trainer.early_stopping_patience)
+    module.rft_run = context
+    resumed_from = None
+    if checkpoint is not None:
+        import torch
+
+        resumed_from = int(torch.load(checkpoint, map_location="cpu", weights_only=False)["global_step"])
+        truncate_metrics(folder / "metrics.csv", resumed_from)
+    callbacks = [
+        ResumeCheckpoint(folder / "checkpoints", job.trainer.save_steps or plan.eval_interval),
+        _run_state_callback(context),
+    ]
+    if progress_bar:
+        callbacks.append(_progress_bar())
+    trainer = lightning.Trainer(
+        max_steps=plan.total_steps,
+        max_epochs=-1,
+        val_check_interval=plan.eval_interval,
+        check_val_every_n_epoch=None,
+        num_sanity_val_steps=0,
+        limit_val_batches=1.0 if valid_data else 0,
+        accelerator=job.trainer.accelerator,
+        devices=job.trainer.devices,
+        strategy=job.trainer.strategy,
+        precision=job.trainer.precision,
+        gradient_clip_val=None,
+        logger=[
+            ResumableCSVLogger(folder),
+            lightning.pytorch.loggers.TensorBoardLogger(str(folder), name="tensorboard", version=""),
+        ],
+        callbacks=callbacks,
+        plugins=[AtomicCheckpointIO()],
+        enable_checkpointing=False,
+        enable_progress_bar=progress_bar,
+        log_every_n_steps=job.trainer.logging_steps,
+        default_root_dir=str(folder),
+    )
+    trainer.fit(module, ckpt_path=str(checkpoint) if checkpoint is not None else None)
+    metrics = {name: float(value) for name, value in trainer.callback_metrics.items() if value.numel() == 1}
+    files = _write_outputs(trainer, module, folder, job, metrics)
+    get_plugin_manager().hook.rft_on_train_end(metrics=metrics, output_dir=str(folder), module=module)
+    result = RunResult(
+        output_dir=folder,
+        final_step=int(trainer.global_step),
+        total_steps=plan.total_steps,
+        stopped_early=context.stopped_early,
+        resumed_from_step=resumed_from,
+        metrics={name: value for name, value in metrics.items() if math.isfinite(value)},
+        best_checkpoints=best_checkpoints(context.best_dir),
+        files=files,
+        seconds=round(time.perf_counter() - started, 2),
+    )
+    if trainer.is_global_zero:
+        atomic_write_text(folder / "summary.json", json.dumps(result.to_dict(), indent=2, default=str))
+    return result
+
+
+def _write_outputs(trainer: Any, module: Any, folder: Path, job: Job, metrics: dict[str, float]) -> dict[str, str]:
+    """The final HF model, the reward curve and the samples table (main process only)."""
+    from .outputs import plot_reward_curve, write_samples
+
+    if not trainer.is_global_zero:
+        return {}
+    with atomic_directory(folder / "final") as temporary:
+        module.save_hf(temporary)
+    files = {"final_model": str(folder / "final"), "resume_checkpoint": str(folder / "checkpoints" / LAST_CHECKPOINT)}
+    csv_path = folder / "metrics.csv"
+    files["metrics_csv"] = str(csv_path)
+    files["tensorboard"] = str(folder / "tensorboard")
+    if csv_path.is_file():
+        title = f"{Path(job.model).name}: {job.grader.get('name', job.grader.get('type'))}"
+        files["reward_curve"] = str(plot_reward_curve(csv_path, folder / "reward_curve.png", title=title))
+    jsonl, markdown = write_samples(list(getattr(module, "validation_records", [])), folder)
+    files.update(samples_jsonl=str(jsonl), samples_table=str(markdown), best_checkpoints=str(folder / "best"))
+    return files
