@@ -29,6 +29,9 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "rft_plugins.default_plugins.string_check",
     "rft_plugins.default_plugins.text_similarity",
     "rft_plugins.default_plugins.multi",
+    "rft_plugins.default_plugins.model_graders",
+    "rft_plugins.default_plugins.judge_backends",
+    "rft_plugins.default_plugins.endpoint_grader",
     "rft_plugins.default_plugins.data_sources",
 )
 
