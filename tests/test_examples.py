@@ -1,0 +1,38 @@
+"""The examples run end to end, as a user would run them (subprocess, tiny models, CPU)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> str:
+    result = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, **(env or {})})
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def test_inhouse_grader_through_rft_plugins_env():
+    output = run("-m", "rft_plugins.cli", "graders", "run", "examples/inhouse_grader/grader.json",
+                 "--sample", "Refund approved", "--item", '{"required": ["refund", "approved", "today"]}',
+                 env={"RFT_PLUGINS": "keyword_grader", "PYTHONPATH": "examples/inhouse_grader"})
+    response = json.loads(output)
+    assert response["sub_rewards"] == {"keywords": 2 / 3, "polite": 0.0}
+    assert abs(response["reward"] - 0.8 * 2 / 3) < 1e-9
+
+
+def test_trl_example():
+    output = run("examples/trl_grpo.py", "--steps", "2")
+    assert len(re.findall(r"^step \d+: says_yes=\d\.\d{3} close_to_reference=\d\.\d{3}$", output, re.M)) == 2
+
+
+def test_lightning_example():
+    output = run("examples/lightning_callback.py", "--epochs", "1")
+    assert re.search(r"^epoch 0: answer_similarity=\d\.\d{3}$", output, re.M)
