@@ -123,7 +123,9 @@ class ResumeCheckpoint(Callback):
     def _save(self, trainer: Trainer) -> None:
         if trainer.sanity_checking or self._saved_at == trainer.global_step:
             return
-        trainer.save_checkpoint(self.path)
+        for logger in trainer.loggers:  # the metrics files must reach the checkpoint's step too
+            logger.save()
+        trainer.save_checkpoint(self.path, weights_only=False)
         self._saved_at = trainer.global_step
 
     def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args: Any, **kwargs: Any) -> None:

@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
 from .checkpoints import atomic_write_bytes, atomic_write_text
@@ -95,7 +95,7 @@ def _details(record: dict[str, Any]) -> str:
 
 def _cell(text: str) -> str:
     """Markdown table cell: escaped so that pipes, newlines and HTML cannot break the table."""
-    return html.escape(text).replace("|", "&#124;").replace("\n", "<br>")
+    return html.escape(text, quote=False).replace("|", "&#124;").replace("\n", "<br>")
 
 
 def write_samples(records: Sequence[dict[str, Any]], folder: Path) -> tuple[Path, Path]:
@@ -147,11 +147,22 @@ class AppendingWriter(ExperimentWriter):
                 self.metrics_keys = sorted(csv.DictReader(handle).fieldnames or [])
 
 
-class ResumableCSVLogger(CSVLogger):
+class StepsCompleted:
+    """Number logged rows by optimisation steps completed (1 after the first step), as OpenAI does.
+
+    Lightning logs a step's metrics under the count of steps before it; the checkpoints and the
+    ``rft_on_validation_end`` hooks use the count after it. This makes the logs agree with them.
+    """
+
+    def log_metrics(self, metrics: dict[str, Any], step: int | None = None) -> None:
+        super().log_metrics(metrics, None if step is None else step + 1)  # type: ignore[misc]
+
+
+class ResumableCSVLogger(StepsCompleted, CSVLogger):
     """``metrics.csv`` straight in the run folder, continued (not replaced) by a resumed run."""
 
     def __init__(self, folder: Path):
-        super().__init__(save_dir=str(folder), name="", version="")
+        super().__init__(save_dir=str(folder), name="", version="", flush_logs_every_n_steps=10)
 
     @property
     def experiment(self) -> ExperimentWriter:
@@ -159,6 +170,10 @@ class ResumableCSVLogger(CSVLogger):
             self._fs.makedirs(self.root_dir, exist_ok=True)
             self._experiment = AppendingWriter(log_dir=self.log_dir)
         return self._experiment
+
+
+class StepsCompletedTensorBoardLogger(StepsCompleted, TensorBoardLogger):
+    """Lightning's TensorBoard logger, with steps numbered like ``metrics.csv``."""
 
 
 def truncate_metrics(csv_path: Path, last_step: int) -> int:
@@ -173,7 +188,11 @@ def truncate_metrics(csv_path: Path, last_step: int) -> int:
         reader = csv.DictReader(handle)
         fields = reader.fieldnames or []
         rows = list(reader)
-    kept = [row for row in rows if not row.get("step") or int(float(row["step"])) <= last_step]
+    # a row cut short by the kill has missing (None) cells: drop it along with the later ones
+    kept = [
+        row for row in rows
+        if None not in row and None not in row.values() and row.get("step") and int(float(row["step"])) <= last_step
+    ]
     if len(kept) != len(rows):
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")

@@ -110,6 +110,7 @@ def _progress_bar() -> Any:
             items.pop("v_num", None)
             items["step"] = f"{trainer.global_step}/{trainer.max_steps}"
             for metric, label in (("train_reward_mean", "reward"), ("valid_reward_mean", "valid_reward")):
+                items.pop(metric, None)
                 value = trainer.callback_metrics.get(metric)
                 if value is not None:
                     items[label] = f"{float(value):.3f}"
@@ -218,7 +219,7 @@ def train(
 
     from ..plugins import get_plugin_manager
     from .module import RFTModule
-    from .outputs import ResumableCSVLogger, truncate_metrics
+    from .outputs import ResumableCSVLogger, StepsCompletedTensorBoardLogger, truncate_metrics
 
     lightning.seed_everything(settings.seed, workers=True, verbose=False)
     module = RFTModule(settings, train_data, valid_data)
@@ -250,7 +251,7 @@ def train(
         gradient_clip_val=None,
         logger=[
             ResumableCSVLogger(folder),
-            lightning.pytorch.loggers.TensorBoardLogger(str(folder), name="tensorboard", version=""),
+            StepsCompletedTensorBoardLogger(str(folder), name="tensorboard", version=""),
         ],
         callbacks=callbacks,
         plugins=[AtomicCheckpointIO()],
