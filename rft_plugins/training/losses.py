@@ -1,0 +1,135 @@
+"""The GRPO-family policy loss as pure tensor functions, matching TRL's ``GRPOTrainer``.
+
+Shapes: per-token tensors are ``[sequences, completion tokens]``; ``mask`` is 1 on completion
+tokens (up to and including EOS) and 0 on padding; ``advantages`` is one value per sequence.
+
+Aggregation per ``loss_type`` (TRL 1.x ``_compute_loss``):
+
+- ``grpo``: mean over each sequence's tokens, then mean over sequences (long answers weigh less
+  per token: the length bias Dr. GRPO points out);
+- ``dr_grpo``: sum over all tokens / (sequences x ``max_completion_length``), a constant
+  normaliser, so no length bias;
+- ``dapo``: sum over all tokens / number of tokens in the batch (token-level mean). Under data
+  parallelism TRL divides by the token count of the whole batch over all processes divided by
+  the number of processes; ``num_tokens`` lets the caller pass exactly that.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+LOSS_TYPES = ("grpo", "dr_grpo", "dapo")
+
+
+def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of ``values`` where ``mask`` is 1 (0 when the mask is empty)."""
+    return (values * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+def importance_ratio(logprobs: torch.Tensor, old_logprobs: torch.Tensor) -> torch.Tensor:
+    """Per-token ratio pi_theta / pi_old, computed in log space for stability."""
+    return torch.exp(logprobs - old_logprobs)
+
+
+def clipped_surrogate(
+    ratio: torch.Tensor, advantages: torch.Tensor, epsilon_low: float, epsilon_high: float
+) -> torch.Tensor:
+    """Per-token PPO loss ``-min(r A, clip(r, 1 - eps_low, 1 + eps_high) A)``.
+
+    The clip only bites on the side that would push the policy further in the advantage's
+    direction: ratios above ``1 + eps_high`` for positive advantages, below ``1 - eps_low`` for
+    negative ones. ``epsilon_high > epsilon_low`` is DAPO's clip-higher.
+    """
+    if advantages.dim() == 1:
+        advantages = advantages.unsqueeze(1)
+    clipped = torch.clamp(ratio, 1 - epsilon_low, 1 + epsilon_high)
+    return -torch.min(ratio * advantages, clipped * advantages)
+
+
+def k3_kl(logprobs: torch.Tensor, ref_logprobs: torch.Tensor) -> torch.Tensor:
+    """Per-token KL(pi_theta || pi_ref) by Schulman's k3 estimator, as TRL: ``e^d - d - 1``.
+
+    ``d = log pi_ref - log pi_theta``; unbiased, always >= 0, and low variance.
+    """
+    delta = ref_logprobs - logprobs
+    return torch.exp(delta) - delta - 1
+
+
+def aggregate(
+    per_token_loss: torch.Tensor,
+    mask: torch.Tensor,
+    loss_type: str,
+    max_completion_length: int | None = None,
+    num_tokens: float | torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Reduce per-token losses to one scalar the way ``loss_type`` says (see module docstring)."""
+    mask = mask.to(per_token_loss.dtype)
+    if loss_type == "grpo":
+        per_sequence = (per_token_loss * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)
+        return per_sequence.mean()
+    if loss_type == "dr_grpo":
+        if max_completion_length is None:
+            raise ValueError("loss_type 'dr_grpo' needs max_completion_length")
+        return (per_token_loss * mask).sum() / (per_token_loss.size(0) * max_completion_length)
+    if loss_type == "dapo":
+        normaliser = mask.sum() if num_tokens is None else torch.as_tensor(num_tokens, dtype=mask.dtype)
+        return (per_token_loss * mask).sum() / normaliser.clamp(min=1.0)
+    raise ValueError(f"unknown loss_type {loss_type!r}; expected one of {', '.join(LOSS_TYPES)}")
+
+
+@dataclass
+class PolicyLoss:
+    """The loss to back-propagate and the statistics worth logging (detached)."""
+
+    loss: torch.Tensor
+    kl: torch.Tensor | None
+    clip_ratio: torch.Tensor
+    clip_ratio_low: torch.Tensor
+    clip_ratio_high: torch.Tensor
+
+
+def policy_loss(
+    logprobs: torch.Tensor,
+    old_logprobs: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    loss_type: str,
+    epsilon: float,
+    epsilon_high: float | None = None,
+    beta: float = 0.0,
+    ref_logprobs: torch.Tensor | None = None,
+    max_completion_length: int | None = None,
+    num_tokens: float | torch.Tensor | None = None,
+) -> PolicyLoss:
+    """The GRPO-family loss: clipped surrogate, plus ``beta`` x k3 KL per token, aggregated.
+
+    The KL term is added per token before aggregation, as in TRL. ``clip_ratio`` is the share of
+    (masked) tokens where the clip was active: ratio below ``1 - eps`` with a negative advantage
+    or above ``1 + eps_high`` with a positive one.
+    """
+    epsilon_high = epsilon if epsilon_high is None else epsilon_high
+    mask = mask.to(logprobs.dtype)
+    ratio = importance_ratio(logprobs, old_logprobs)
+    per_token = clipped_surrogate(ratio, advantages, epsilon, epsilon_high)
+    kl = None
+    if beta != 0.0:
+        if ref_logprobs is None:
+            raise ValueError("beta > 0 needs ref_logprobs")
+        per_token_kl = k3_kl(logprobs, ref_logprobs)
+        per_token = per_token + beta * per_token_kl
+        kl = masked_mean(per_token_kl.detach(), mask)
+    loss = aggregate(per_token, mask, loss_type, max_completion_length, num_tokens)
+    column = advantages.unsqueeze(1) if advantages.dim() == 1 else advantages
+    ratio = ratio.detach()
+    low = ((ratio < 1 - epsilon) & (column < 0)).to(mask.dtype)
+    high = ((ratio > 1 + epsilon_high) & (column > 0)).to(mask.dtype)
+    return PolicyLoss(
+        loss=loss,
+        kl=kl,
+        clip_ratio=masked_mean(torch.maximum(low, high), mask),
+        clip_ratio_low=masked_mean(low, mask),
+        clip_ratio_high=masked_mean(high, mask),
+    )
