@@ -57,7 +57,7 @@ JOB: dict[str, Any] = {
                 "n_epochs": 6,
                 "batch_size": 4,
                 "learning_rate_multiplier": 1.0,
-                "eval_interval": 4,
+                "eval_interval": 5,
                 "eval_samples": 1,
                 "compute_multiplier": 1.0,
                 "reasoning_effort": "auto",
