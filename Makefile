@@ -26,4 +26,4 @@ test: $(VENV)/.installed wordnet
 	$(PY) -m pytest -q
 
 demo: $(VENV)/.installed
-	$(VENV)/bin/rft graders run examples/quickstart/grader.json --input examples/quickstart/samples.jsonl
+	$(VENV)/bin/rft train --demo

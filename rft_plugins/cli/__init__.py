@@ -10,6 +10,7 @@ from .. import __version__
 from ..errors import RFTError
 from .graders import graders
 from .plugins import plugins
+from .train import train
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -25,6 +26,7 @@ def cli() -> None:
 
 cli.add_command(graders)
 cli.add_command(plugins)
+cli.add_command(train)
 
 
 def main() -> None:
