@@ -1,0 +1,132 @@
+"""``python``: OpenAI's python grader. ``source`` defines ``grade(sample, item) -> float``.
+
+The source runs in a sandbox (``rft_plugins.sandbox``): separate warm worker processes behind
+namespaces, Landlock, seccomp and rlimits, never the trainer's process. ``sample`` and ``item``
+arrive as plain dicts, as on OpenAI. A crash, hang, memory blow-up, exception or non-number
+costs that sample: reward 0 with ``python_grader_runtime_error`` and the traceback's last lines.
+A sandbox that cannot start is ``python_grader_server_error``.
+
+Config beyond OpenAI's fields: ``sandbox`` overrides the limits (``wall_time_s``,
+``memory_mb``, ``file_write_mb``, ``max_source_kb``, ``max_processes``, ``read_paths``,
+``workers``). ``image_tag`` is accepted and ignored: the code runs on this machine's Python, with
+whatever packages it has installed.
+"""
+
+from __future__ import annotations
+
+import ast
+import logging
+from typing import Any
+
+import pydantic
+
+from ..errors import GraderConfigError
+from ..graders.config import GraderConfig, parse_config
+from ..graders.types import Grade, Sample
+from ..project import hookimpl
+from ..sandbox import SandboxLimits, SandboxPool, SandboxResult
+
+logger = logging.getLogger(__name__)
+
+_DEFAULTS = SandboxLimits()
+
+
+class SandboxSettings(pydantic.BaseModel):
+    """Per-grader overrides of the sandbox's limits (defaults: OpenAI's)."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    wall_time_s: float = pydantic.Field(_DEFAULTS.wall_time_s, gt=0)
+    memory_mb: int = pydantic.Field(_DEFAULTS.memory_mb, ge=64)
+    file_write_mb: int = pydantic.Field(_DEFAULTS.file_write_mb, ge=1)
+    max_source_kb: int = pydantic.Field(_DEFAULTS.max_source_kb, ge=1)
+    max_processes: int = pydantic.Field(_DEFAULTS.max_processes, ge=1)
+    read_paths: list[str] = pydantic.Field(default_factory=list)
+    workers: int | None = pydantic.Field(None, ge=1)
+
+    def limits(self) -> SandboxLimits:
+        return SandboxLimits(**{**self.model_dump(), "read_paths": tuple(self.read_paths)})
+
+
+class PythonGraderConfig(GraderConfig):
+    source: str
+    image_tag: str | None = None
+    sandbox: SandboxSettings = pydantic.Field(default_factory=SandboxSettings)
+
+
+def _defines_grade(tree: ast.Module) -> bool:
+    """Whether the module binds ``grade`` at top level (def, assignment or import)."""
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == "grade":
+            return True
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            if any((alias.asname or alias.name) == "grade" for alias in node.names):
+                return True
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        if any(isinstance(target, ast.Name) and target.id == "grade" for target in targets):
+            return True
+    return False
+
+
+def check_source(source: str, max_bytes: int) -> None:
+    """Size, syntax and a top-level ``grade``, checked by parsing only: untrusted code never
+    runs in the trainer's process."""
+    size = len(source.encode())
+    if size > max_bytes:
+        raise GraderConfigError("source", f"is {size} bytes; the limit is {max_bytes} bytes (sandbox.max_source_kb)")
+    try:
+        tree = ast.parse(source, filename="grader.py")
+        compile(tree, "grader.py", "exec", dont_inherit=True)
+    except SyntaxError as error:
+        raise GraderConfigError("source", f"line {error.lineno}: {error.msg}") from error
+    except (ValueError, RecursionError, MemoryError) as error:
+        raise GraderConfigError("source", f"cannot be compiled: {error}") from error
+    if not _defines_grade(tree):
+        raise GraderConfigError("source", "defines no top-level grade(sample, item) function")
+
+
+class PythonGrader:
+    """Grades in a pool of warm sandbox workers, started on the first grade (not on validate)."""
+
+    io_bound = True  # each call waits on a worker process: batches run calls concurrently
+
+    def __init__(self, config: dict[str, Any]):
+        spec = parse_config(PythonGraderConfig, config)
+        self.limits = spec.sandbox.limits()
+        check_source(spec.source, self.limits.max_source_bytes)
+        if spec.image_tag is not None:
+            logger.info("python grader %r: image_tag %r is ignored; the code runs on this Python", spec.name, spec.image_tag)
+        self.source = spec.source
+        self.pool = SandboxPool(self.limits)
+
+    def grade(self, sample: Sample, item: dict[str, Any]) -> Grade:
+        return self._to_grade(self.pool.run(self.source, [sample.to_dict(), item], entry="grade", result="number"))
+
+    async def agrade(self, sample: Sample, item: dict[str, Any]) -> Grade:
+        """Batches take this path: one event loop waits on all workers' pipes, no thread per call."""
+        return self._to_grade(await self.pool.arun(self.source, [sample.to_dict(), item], entry="grade", result="number"))
+
+    @staticmethod
+    def _to_grade(result: SandboxResult) -> Grade:
+        if result.ok:
+            return Grade(reward=result.value)
+        if result.kind in ("unavailable", "source_too_large"):
+            return Grade(
+                reward=0.0,
+                errors={
+                    "python_grader_server_error": True,
+                    "python_grader_server_error_type": result.kind,
+                    "python_grader_server_error_details": result.details,
+                },
+            )
+        grade = Grade.failed("python_grader_runtime_error", result.details)
+        grade.metadata["sandbox_fault"] = result.kind
+        return grade
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+@hookimpl
+def rft_register_graders(register):
+    register("python", PythonGrader)

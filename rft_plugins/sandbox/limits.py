@@ -1,0 +1,40 @@
+"""What a sandboxed call may use. Defaults are OpenAI's limits for python graders."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    """Limits of one sandbox pool; every field can be overridden per grader.
+
+    ``wall_time_s`` bounds each call (the parent kills the worker past it); ``memory_mb`` is the
+    worker's address space (RLIMIT_AS); ``file_write_mb`` caps the scratch directory (a tmpfs of
+    that size) and any single file (RLIMIT_FSIZE); ``max_processes`` caps fork bombs
+    (RLIMIT_NPROC). ``read_paths`` are extra directories or files the code may read (the Python
+    installation and system libraries are always readable). ``workers`` is the pool size
+    (default: one per CPU core). ``namespaces=False`` skips Linux namespaces and runs the weaker
+    mode that machines without unprivileged user namespaces get (see docs/sandbox.md).
+    """
+
+    wall_time_s: float = 120.0
+    memory_mb: int = 2048
+    file_write_mb: int = 1024
+    max_source_kb: int = 256
+    max_processes: int = 64
+    max_open_files: int = 256
+    read_paths: tuple[str, ...] = field(default_factory=tuple)
+    workers: int | None = None
+    namespaces: bool = True
+    start_timeout_s: float = 30.0
+
+    @property
+    def pool_size(self) -> int:
+        """How many warm workers the pool may hold."""
+        return self.workers or os.cpu_count() or 1
+
+    @property
+    def max_source_bytes(self) -> int:
+        return self.max_source_kb * 1024
