@@ -12,8 +12,8 @@ $(VENV)/.installed: pyproject.toml $(wildcard contrib_graders/*/pyproject.toml)
 	$(PY) -m pip install -q $(wildcard contrib_graders/*/)
 	touch $@
 
-.PHONY: install test demo wordnet
-install: $(VENV)/.installed wordnet
+.PHONY: install test demo wordnet libseccomp
+install: $(VENV)/.installed wordnet libseccomp
 
 # METEOR's synonyms: Debian's WordNet (wordnet-base) where apt-get runs as root. Elsewhere this
 # only says so, and METEOR matches exact words and stems (docs/graders.md).
@@ -22,7 +22,14 @@ wordnet:
 	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wordnet-base; } \
 	  || echo "wordnet-base not installed: METEOR will run without WordNet synonyms"
 
-test: $(VENV)/.installed wordnet
+# The python grader's sandbox filters system calls through libseccomp.so.2 (Debian's libseccomp2,
+# present wherever apt is). Without it python graders report python_grader_server_error.
+libseccomp:
+	@ldconfig -p 2>/dev/null | grep -q 'libseccomp\.so\.2' || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libseccomp2; } \
+	  || echo "libseccomp2 not installed: python graders will report python_grader_server_error (docs/sandbox.md)"
+
+test: $(VENV)/.installed wordnet libseccomp
 	$(PY) -m pytest -q
 
 demo: $(VENV)/.installed

@@ -29,6 +29,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "rft_plugins.default_plugins.string_check",
     "rft_plugins.default_plugins.text_similarity",
     "rft_plugins.default_plugins.multi",
+    "rft_plugins.default_plugins.python_grader",
     "rft_plugins.default_plugins.model_graders",
     "rft_plugins.default_plugins.judge_backends",
     "rft_plugins.default_plugins.endpoint_grader",
