@@ -129,7 +129,7 @@ def check_hook_names(pm: pluggy.PluginManager) -> None:
         if hook_name.startswith("_") or not isinstance(caller, pluggy.HookCaller) or caller.spec:
             continue
         for impl in caller.get_hookimpls():
-            if impl.hookimpl_config.optionalhook:
+            if impl.optionalhook:
                 continue
             message = f"plugin {impl.plugin_name!r} implements unknown hook {hook_name!r}"
             unknown_hooks.append(message)
