@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import logging
 import re
 import subprocess
@@ -324,3 +325,16 @@ def test_importing_the_plugin_does_not_import_heavy_libraries():
             "print(sorted(m for m in ('torch', 'sentence_transformers', 'nltk') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_grader_benchmark_runs_and_reports_both_cases():
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "graders.py"
+    out = subprocess.run([sys.executable, str(script), "--n", "300", "--repeat", "1", "--json"],
+                         capture_output=True, text=True, check=True).stdout
+    results = {row["case"]: row for row in json.loads(out)["results"]}
+    assert set(results) == {"string_check eq", "text_similarity fuzzy_match"}
+    for row in results.values():
+        assert row["n"] == 300 and row["grades_per_second"] > 0 and row["flagged"] == 0
+    # About a third of the generated answers are exact, and fuzzy_match credits the near misses.
+    assert 0.2 < results["string_check eq"]["mean_reward"] < 0.45
+    assert results["text_similarity fuzzy_match"]["mean_reward"] > results["string_check eq"]["mean_reward"]
