@@ -73,7 +73,10 @@ def check_source(source: str, max_bytes: int) -> None:
     runs in the trainer's process."""
     size = len(source.encode())
     if size > max_bytes:
-        raise GraderConfigError("source", f"is {size} bytes; the limit is {max_bytes} bytes (sandbox.max_source_kb)")
+        raise GraderConfigError(
+            "source", f"is {size} bytes; the limit is {max_bytes} bytes (sandbox.max_source_kb)",
+            flag="python_grader_server_error",  # run_grader answers with this flag; validate raises
+        )
     try:
         tree = ast.parse(source, filename="grader.py")
         compile(tree, "grader.py", "exec", dont_inherit=True)
