@@ -328,7 +328,8 @@ def test_importing_the_plugin_does_not_import_heavy_libraries():
 
 def test_grader_benchmark_runs_and_reports_both_cases():
     script = Path(__file__).resolve().parent.parent / "benchmarks" / "graders.py"
-    out = subprocess.run([sys.executable, str(script), "--n", "300", "--repeat", "1", "--json"],
+    out = subprocess.run([sys.executable, str(script), "--n", "300", "--repeat", "1", "--json",
+                          "--case", "string_check", "--case", "fuzzy_match"],
                          capture_output=True, text=True, check=True).stdout
     results = {row["case"]: row for row in json.loads(out)["results"]}
     assert set(results) == {"string_check eq", "text_similarity fuzzy_match"}
