@@ -51,6 +51,9 @@ CASES: list[Case] = [
     Case("string_check eq", {"type": "string_check", "name": "eq", "input": ANSWER, "reference": REFERENCE,
                              "operation": "eq"}),
     similarity_case("fuzzy_match"),
+    # Sandboxed: each grade is a round trip to a warm worker process (one per core).
+    Case("python (sandboxed)", {"type": "python", "name": "py", "source": (
+        "def grade(sample, item):\n    return float(sample['output_text'] == item['reference'])\n")}),
 ]
 #: Measured with ``--all``: slower metrics, worth a smaller ``--n``.
 EXTRA_CASES: list[Case] = [

@@ -85,6 +85,23 @@ def _kill_process_tree(process: subprocess.Popen, scratch: str) -> None:
     shutil.rmtree(scratch, ignore_errors=True)
 
 
+def _wake(loop: asyncio.AbstractEventLoop, future: asyncio.Future) -> bool:
+    """Resolve a waiter's future on its own loop; False if that loop is closed."""
+    settle = lambda: future.done() or future.set_result(None)  # noqa: E731
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    try:
+        if running is loop:
+            loop.call_soon(settle)  # same thread: no self-pipe write, no extra wake-up
+        else:
+            loop.call_soon_threadsafe(settle)
+    except RuntimeError:
+        return False
+    return True
+
+
 class WorkerProcess:
     """One sandbox (launcher, init, worker), seen from the trainer."""
 
@@ -158,6 +175,7 @@ class SandboxPool:
         self.limits = limits or SandboxLimits()
         self.require_namespaces = require_namespaces
         self.namespaces = self.limits.namespaces
+        self.size = self.limits.pool_size  # once: os.cpu_count() is a system call
         self._idle: list[WorkerProcess] = []
         self._started = 0
         self._lock = threading.Condition()
@@ -254,7 +272,7 @@ class SandboxPool:
             raise SandboxUnavailable(self.unavailable)
         if self._idle:
             return self._idle.pop()
-        if self._started < self.limits.pool_size:
+        if self._started < self.size:
             self._started += 1
             return True
         return False
@@ -284,13 +302,8 @@ class SandboxPool:
         self._lock.notify()
         while self._async_waiters:
             loop, wakeup = self._async_waiters.popleft()
-            if wakeup.done():
-                continue
-            try:
-                loop.call_soon_threadsafe(lambda future=wakeup: future.done() or future.set_result(None))
-            except RuntimeError:  # that event loop is closed
-                continue
-            return
+            if not wakeup.done() and _wake(loop, wakeup):
+                return
 
     def _start_reserved(self) -> WorkerProcess:
         try:
@@ -308,11 +321,7 @@ class SandboxPool:
 
     def _wake_all_async(self) -> None:
         while self._async_waiters:
-            loop, wakeup = self._async_waiters.popleft()
-            try:
-                loop.call_soon_threadsafe(lambda future=wakeup: future.done() or future.set_result(None))
-            except RuntimeError:
-                pass
+            _wake(*self._async_waiters.popleft())
 
     def _spawn(self) -> WorkerProcess:
         try:
