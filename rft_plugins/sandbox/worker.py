@@ -200,8 +200,8 @@ class Worker:
     def clean_up(self) -> bool:
         """Kill what the call left running, empty scratch, go back to it. False if that failed."""
         self._kill_strays()
-        os.chdir(self.scratch)
         try:
+            os.chdir(self.scratch)
             with os.scandir(self.scratch) as entries:
                 for entry in entries:
                     if entry.is_dir(follow_symlinks=False):
@@ -218,7 +218,7 @@ class Worker:
                 os.kill(-1, signal.SIGKILL)  # everyone in our PID namespace but init and us
             except ProcessLookupError:
                 return
-            self._reap(blocking=True)
+            self._reap()
             return
         for _ in range(64):  # weaker mode: we are a subreaper, so orphans come back to us
             children = [int(pid) for pid in os.pread(self.children_fd, 65536, 0).split()]
@@ -229,16 +229,15 @@ class Worker:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-            self._reap(blocking=True)
+            self._reap()
 
     @staticmethod
-    def _reap(blocking: bool) -> None:
+    def _reap() -> None:
+        """Wait for every child (they were just sent SIGKILL)."""
         while True:
             try:
-                pid, _ = os.waitpid(-1, 0 if blocking else os.WNOHANG)
+                os.waitpid(-1, 0)
             except ChildProcessError:
-                return
-            if pid == 0:
                 return
 
 
