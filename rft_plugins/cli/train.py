@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -73,10 +74,12 @@ def train(
         click.echo(f"demo: writing the job, data and a tiny model to {folder}", err=True)
         job, output_dir, overwrite = write_demo(folder), folder, overwrite or not resume
     try:
-        result = run_training(
-            job, resume=resume, output_dir=output_dir, max_steps=max_steps, overwrite=overwrite,
-            progress_bar=not no_progress,
-        )
+        # stdout carries the result alone (--json stays parseable); what training prints goes to stderr
+        with contextlib.redirect_stdout(sys.stderr):
+            result = run_training(
+                job, resume=resume, output_dir=output_dir, max_steps=max_steps, overwrite=overwrite,
+                progress_bar=not no_progress,
+            )
     except (JobError, DataError, RunError) as error:
         _fail(error, BAD_INPUT)
     except RFTError as error:

@@ -14,7 +14,6 @@ import math
 from typing import Any
 
 from ..project import hookimpl
-from ..training.checkpoints import keep_best
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +34,8 @@ def validations_without_gain(history: list[dict[str, Any]]) -> int:
 
 def save_if_best(run: Any, step: int, reward: float, metrics: dict[str, float], module: Any) -> None:
     """Keep the model in ``run.best_dir`` if it ranks in the best ``run.save_top_k``."""
+    from ..training.checkpoints import keep_best  # imports Lightning: only when a run validates
+
     saved = keep_best(run.best_dir, step, reward, module.save_hf, run.save_top_k, metrics)
     if saved is not None:
         logger.info("step %d: valid_reward_mean %.4f, saved %s", step, reward, saved)

@@ -3,9 +3,9 @@ folders of the best models by ``valid_reward_mean`` (the ones people load afterw
 
 Everything is written under a ``*.tmp`` name in the destination folder and renamed into place
 with ``os.replace`` (atomic on one filesystem). A run killed mid-write leaves only a ``.tmp``,
-which ``remove_stale_temporaries`` deletes when the run resumes. Lightning's own ``_atomic_save``
-is not enough here: fsspec stages the file in the system temp folder and *moves* it, which is a
-copy, not a rename, when ``/tmp`` is another filesystem.
+which ``remove_stale_temporaries`` deletes when the run resumes. The Lightning side (the
+checkpoint IO plugin and the callback saving ``last.ckpt``) is in ``callbacks.py``; this module
+stays free of heavy imports.
 """
 
 from __future__ import annotations
@@ -16,10 +16,6 @@ import shutil
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
-
-import torch
-from lightning.pytorch import Callback, LightningModule, Trainer
-from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 TMP_SUFFIX = ".tmp"
 LAST_CHECKPOINT = "last.ckpt"
@@ -97,45 +93,6 @@ def remove_stale_temporaries(*folders: Path) -> list[Path]:
                 path.unlink(missing_ok=True)
             removed.append(path)
     return removed
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning's ``torch.save`` checkpoint IO, writing to ``*.tmp`` and renaming into place."""
-
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
-        if storage_options is not None:
-            raise TypeError(f"{type(self).__name__} takes no storage_options, got {storage_options!r}")
-        atomic_write_bytes(Path(path), lambda handle: torch.save(checkpoint, handle))
-
-
-class ResumeCheckpoint(Callback):
-    """Keeps ``last.ckpt`` (everything needed to resume exactly) up to date.
-
-    Saved every ``every_n_steps`` optimisation steps and after each validation, so the state of
-    validation-time plugins (early stopping) is in it too.
-    """
-
-    def __init__(self, folder: Path, every_n_steps: int):
-        self.path = Path(folder) / LAST_CHECKPOINT
-        self.every_n_steps = every_n_steps
-        self._saved_at: int | None = None
-
-    def _save(self, trainer: Trainer) -> None:
-        if trainer.sanity_checking or self._saved_at == trainer.global_step:
-            return
-        for logger in trainer.loggers:  # the metrics files must reach the checkpoint's step too
-            logger.save()
-        trainer.save_checkpoint(self.path, weights_only=False)
-        self._saved_at = trainer.global_step
-
-    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args: Any, **kwargs: Any) -> None:
-        if trainer.global_step % self.every_n_steps == 0:
-            self._save(trainer)
-
-    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if trainer.state.fn == "fit":
-            self._saved_at = None  # the same step, but now with the validation's results
-            self._save(trainer)
 
 
 def best_checkpoints(folder: Path) -> list[dict[str, Any]]:

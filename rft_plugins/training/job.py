@@ -350,13 +350,17 @@ def _check_grader(job: Job, document: _Document, grader_document: _Document | No
 
 
 def job_from_dict(
-    data: Any, base_dir: str | Path | None = None, source: str = "<job>", check_model: bool = True
+    data: Any, base_dir: str | Path | None = None, source: str = "<job>", check_model: bool = True,
+    check_files: bool = True,
 ) -> Job:
-    """Validate a job given as a dict (the API's way in); relative paths resolve against ``base_dir``."""
-    return _build_job(_Document(source, data, {}), Path(base_dir or "."), None, check_model)
+    """Validate a job given as a dict (the API's way in); relative paths resolve against ``base_dir``.
+
+    ``check_files=False`` skips checking that the data files exist (rows given in memory instead).
+    """
+    return _build_job(_Document(source, data, {}), Path(base_dir or "."), None, check_model, check_files)
 
 
-def load_job(path: str | Path, check_model: bool = True) -> Job:
+def load_job(path: str | Path, check_model: bool = True, check_files: bool = True) -> Job:
     """Read a YAML or JSON job file and validate all of it before anything heavy starts.
 
     Relative paths in it (model, data files, a grader given as a file name) are resolved against
@@ -366,10 +370,12 @@ def load_job(path: str | Path, check_model: bool = True) -> Job:
     path = Path(path)
     if not path.is_file():
         raise JobError("job file does not exist" if not path.exists() else "not a file", str(path))
-    return _build_job(_read_document(path), path.parent, None, check_model)
+    return _build_job(_read_document(path), path.parent, None, check_model, check_files)
 
 
-def _build_job(document: _Document, base: Path, grader_document: _Document | None, check_model: bool) -> Job:
+def _build_job(
+    document: _Document, base: Path, grader_document: _Document | None, check_model: bool, check_files: bool = True
+) -> Job:
     data = document.data
     if not isinstance(data, dict):
         raise JobError(f"a job is a mapping of fields, not {type(data).__name__}", document.source, 1)
@@ -396,7 +402,8 @@ def _build_job(document: _Document, base: Path, grader_document: _Document | Non
     job = job.model_copy(update=updates)
     if check_model:
         _check_model(job, document)
-    _check_files(job, document)
+    if check_files:
+        _check_files(job, document)
     _check_grader(job, document, grader_document)
     return job
 

@@ -25,16 +25,8 @@ from typing import Any, Iterable
 
 from ..errors import RFTError
 from ..data.loading import load_rows
-from .checkpoints import (
-    LAST_CHECKPOINT,
-    AtomicCheckpointIO,
-    ResumeCheckpoint,
-    atomic_directory,
-    atomic_write_text,
-    best_checkpoints,
-    remove_stale_temporaries,
-)
-from .job import Job, JobError, ResolvedHyperparameters, job_from_dict, load_job, resolve, resolve_hyperparameters
+from .checkpoints import LAST_CHECKPOINT, atomic_directory, atomic_write_text, best_checkpoints, remove_stale_temporaries
+from .job import Job, JobError, job_from_dict, load_job, resolve, resolve_hyperparameters
 
 logger = logging.getLogger(__name__)
 
@@ -83,48 +75,12 @@ class RunResult:
         return data
 
 
-def _run_state_callback(context: RunContext) -> Any:
-    from lightning.pytorch import Callback
-
-    class RunState(Callback):
-        """Saves the validation history in the Lightning checkpoint, so early stopping resumes exactly."""
-
-        def state_dict(self) -> dict[str, Any]:
-            return {"history": list(context.history), "stopped_early": context.stopped_early}
-
-        def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-            context.history = list(state_dict.get("history", []))
-            context.stopped_early = bool(state_dict.get("stopped_early", False))
-
-    return RunState()
-
-
-def _progress_bar() -> Any:
-    from lightning.pytorch.callbacks import TQDMProgressBar
-
-    class RewardProgressBar(TQDMProgressBar):
-        """Lightning's bar with the step count and the latest train / valid reward in it."""
-
-        def get_metrics(self, trainer: Any, pl_module: Any) -> dict[str, Any]:
-            items = super().get_metrics(trainer, pl_module)
-            items.pop("v_num", None)
-            items["step"] = f"{trainer.global_step}/{trainer.max_steps}"
-            for metric, label in (("train_reward_mean", "reward"), ("valid_reward_mean", "valid_reward")):
-                items.pop(metric, None)
-                value = trainer.callback_metrics.get(metric)
-                if value is not None:
-                    items[label] = f"{float(value):.3f}"
-            return items
-
-    return RewardProgressBar()
-
-
-def _as_job(job: Job | dict | str | Path) -> Job:
+def _as_job(job: Job | dict | str | Path, check_files: bool) -> Job:
     if isinstance(job, Job):
         return job
     if isinstance(job, dict):
-        return job_from_dict(job)
-    return load_job(job)
+        return job_from_dict(job, check_files=check_files)
+    return load_job(job, check_files=check_files)
 
 
 def _with_overrides(job: Job, output_dir: str | Path | None, max_steps: int | None) -> Job:
@@ -204,7 +160,8 @@ def train(
     folder's ``checkpoints/last.ckpt`` to the same final step.
     """
     started = time.perf_counter()
-    job = _with_overrides(_as_job(job), output_dir, max_steps)
+    in_memory = train_rows is not None or valid_rows is not None
+    job = _with_overrides(_as_job(job, check_files=not in_memory), output_dir, max_steps)
     train_data = _rows(train_rows, None if train_rows is not None else job.training_file, job)
     valid_data = _rows(valid_rows, None if valid_rows is not None else job.validation_file, job)
     plan = resolve_hyperparameters(job, len(train_data))
@@ -218,6 +175,7 @@ def train(
     import lightning
 
     from ..plugins import get_plugin_manager
+    from .callbacks import AtomicCheckpointIO, ResumeCheckpoint, RewardProgressBar, RunState
     from .module import RFTModule
     from .outputs import ResumableCSVLogger, StepsCompletedTensorBoardLogger, truncate_metrics
 
@@ -233,10 +191,10 @@ def train(
         truncate_metrics(folder / "metrics.csv", resumed_from)
     callbacks = [
         ResumeCheckpoint(folder / "checkpoints", job.trainer.save_steps or plan.eval_interval),
-        _run_state_callback(context),
+        RunState(context),
     ]
     if progress_bar:
-        callbacks.append(_progress_bar())
+        callbacks.append(RewardProgressBar())
     trainer = lightning.Trainer(
         max_steps=plan.total_steps,
         max_epochs=-1,
@@ -260,6 +218,9 @@ def train(
         log_every_n_steps=job.trainer.logging_steps,
         default_root_dir=str(folder),
     )
+    hyperparameters = json.loads(json.dumps({**asdict(settings), **asdict(plan)}, default=str))
+    for run_logger in trainer.loggers:  # hparams.yaml, and TensorBoard's hparams tab
+        run_logger.log_hyperparams(hyperparameters)
     trainer.fit(module, ckpt_path=str(checkpoint) if checkpoint is not None else None)
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items() if value.numel() == 1}
     files = _write_outputs(trainer, module, folder, job, metrics)

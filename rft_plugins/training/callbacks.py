@@ -1,0 +1,90 @@
+"""The Lightning pieces of ``rft train``: atomic checkpoint IO, the resume checkpoint, the run's
+state in checkpoints, and a progress bar that shows the reward.
+
+Lightning's own ``_atomic_save`` is not enough for checkpoints that must never be half-written:
+fsspec stages the file in the system temp folder and *moves* it, which is a copy, not a rename,
+when ``/tmp`` is another filesystem. ``AtomicCheckpointIO`` writes beside the target and renames.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.callbacks import TQDMProgressBar
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from .checkpoints import LAST_CHECKPOINT, atomic_write_bytes
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's ``torch.save`` checkpoint IO, writing to ``*.tmp`` and renaming into place."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+        if storage_options is not None:
+            raise TypeError(f"{type(self).__name__} takes no storage_options, got {storage_options!r}")
+        atomic_write_bytes(Path(path), lambda handle: torch.save(checkpoint, handle))
+
+
+class ResumeCheckpoint(Callback):
+    """Keeps ``last.ckpt`` (everything needed to resume exactly) up to date.
+
+    Saved every ``every_n_steps`` optimisation steps and after each validation, so the state of
+    validation-time plugins (early stopping) is in it too.
+    """
+
+    def __init__(self, folder: Path, every_n_steps: int):
+        self.path = Path(folder) / LAST_CHECKPOINT
+        self.every_n_steps = every_n_steps
+        self._saved_at: int | None = None
+
+    def _save(self, trainer: Trainer) -> None:
+        if trainer.sanity_checking or self._saved_at == trainer.global_step:
+            return
+        for logger in trainer.loggers:  # the metrics files must reach the checkpoint's step too
+            logger.save()
+        trainer.save_checkpoint(self.path, weights_only=False)
+        self._saved_at = trainer.global_step
+
+    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args: Any, **kwargs: Any) -> None:
+        if trainer.global_step % self.every_n_steps == 0:
+            self._save(trainer)
+
+    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.state.fn == "fit":
+            self._saved_at = None  # the same step, but now with the validation's results
+            self._save(trainer)
+
+
+class RunState(Callback):
+    """Saves the run's validation history in the Lightning checkpoint, so early stopping resumes exactly.
+
+    ``context`` is the ``RunContext`` the module carries as ``rft_run``.
+    """
+
+    def __init__(self, context: Any):
+        self.context = context
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"history": list(self.context.history), "stopped_early": self.context.stopped_early}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.context.history = list(state_dict.get("history", []))
+        self.context.stopped_early = bool(state_dict.get("stopped_early", False))
+
+
+class RewardProgressBar(TQDMProgressBar):
+    """Lightning's bar with the step count and the latest train / valid reward in it."""
+
+    def get_metrics(self, trainer: Trainer, pl_module: LightningModule) -> dict[str, Any]:
+        items = super().get_metrics(trainer, pl_module)
+        items.pop("v_num", None)
+        items["step"] = f"{trainer.global_step}/{trainer.max_steps}"
+        for metric, label in (("train_reward_mean", "reward"), ("valid_reward_mean", "valid_reward")):
+            items.pop(metric, None)
+            value = trainer.callback_metrics.get(metric)
+            if value is not None:
+                items[label] = f"{float(value):.3f}"
+        return items
