@@ -174,3 +174,30 @@ def test_batches_are_shuffled_by_seed_and_rows_are_checked(tiny_model_path):
     bad = [{"messages": [{"role": "assistant", "content": "hi"}]}]
     with pytest.raises(ValueError, match=r"training row 1: messages\[0\].role: the last message must be 'user'"):
         RFTModule(ResolvedSettings(model=str(tiny_model_path), grader=CONTAINS_A), bad, [])
+
+
+def test_grading_runs_while_the_caller_works():
+    """``submit`` returns at once; the grader finishes only after the caller did its own work."""
+    import threading
+
+    from rft_plugins.graders.runner import LoadedGrader
+    from rft_plugins.training.grading import BackgroundGrader
+
+    caller_done = threading.Event()
+
+    class WaitsForTheCaller:
+        io_bound = True
+
+        def grade(self, sample, item):
+            return 1.0 if caller_done.wait(5) else 0.0  # a blocking submit would give 0 after 5 s
+
+    background = BackgroundGrader(LoadedGrader({"type": "w", "name": "w"}, WaitsForTheCaller(), "test"), timeout=10)
+    try:
+        pending = background.submit(["a", "b"], [{}, {}])
+        assert not pending.done()
+        caller_done.set()  # stands for the model work the loop does meanwhile
+        graded = pending.result(timeout=5)
+        assert [grade.reward for grade in graded.grades] == [1.0, 1.0]
+        assert graded.seconds < 5
+    finally:
+        background.close()
