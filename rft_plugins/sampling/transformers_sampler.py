@@ -6,14 +6,14 @@ sampling-time log-probs cost no second forward pass.
 
 from __future__ import annotations
 
-import contextlib
-from typing import Any, Iterator
+from typing import Any
 
 import pydantic
 import torch
 from transformers import GenerationConfig
 
 from .base import RolloutBatch, SamplingParams
+from .logprobs import eval_mode
 
 
 class TransformersSamplerOptions(pydantic.BaseModel):
@@ -51,17 +51,6 @@ def completion_mask_for(completion_ids: torch.Tensor, eos_ids: list[int]) -> tup
     first_eos = torch.where(has_eos, is_eos.int().argmax(dim=1), torch.full_like(has_eos, width, dtype=torch.long))
     positions = torch.arange(width, device=completion_ids.device).expand_as(completion_ids)
     return (positions <= first_eos.unsqueeze(1)).long(), has_eos
-
-
-@contextlib.contextmanager
-def eval_mode(model: Any) -> Iterator[None]:
-    """Sample without dropout, then give the model back in the mode it was in."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was_training)
 
 
 class TransformersSampler:

@@ -27,7 +27,7 @@ from ..graders.build import build_grader
 from ..graders.types import Grade
 from ..plugins import get_plugin_manager
 from ..sampling import RolloutBatch, SamplingParams, build_sampler, completion_logprobs
-from ..sampling.transformers_sampler import eval_mode
+from ..sampling.logprobs import eval_mode
 from ..shaping import ShapingBatch, build_shapers
 from .grading import BackgroundGrader
 from .losses import policy_loss
