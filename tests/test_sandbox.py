@@ -305,6 +305,22 @@ def test_async_calls_share_the_pool_and_faults_stay_local():
         assert asyncio.run(pool.arun(ECHO, ["after"])).value == "after"
 
 
+def test_callers_that_give_up_do_not_leak_workers():
+    async def scenario(pool: SandboxPool):
+        with pytest.raises(asyncio.TimeoutError):  # gives up while the worker is starting
+            await asyncio.wait_for(pool.arun(ECHO, [0]), 0.001)
+        busy = asyncio.ensure_future(pool.arun("import time\ndef main():\n    time.sleep(0.3)\n    return 1\n", []))
+        await asyncio.sleep(0.1)
+        waiting = asyncio.ensure_future(pool.arun(ECHO, [2]))
+        await asyncio.sleep(0.05)
+        waiting.cancel()  # gives up while waiting for the only worker
+        return await busy, await asyncio.wait_for(pool.arun(ECHO, [3]), 5)
+
+    with SandboxPool(SandboxLimits(wall_time_s=WALL_S, memory_mb=256, workers=1)) as pool:
+        busy, last = asyncio.run(scenario(pool))
+        assert (busy.value, last.value) == (1, 3) and pool._started == 1
+
+
 def test_a_sandbox_that_cannot_start_is_unavailable(monkeypatch):
     monkeypatch.setattr(sys, "executable", "/nonexistent/python3")
     with SandboxPool(LIMITS) as pool:

@@ -294,8 +294,22 @@ class SandboxPool:
             if isinstance(reserved, WorkerProcess):
                 return reserved
             if reserved is True:
-                return await asyncio.to_thread(self._start_reserved)
-            await wakeup
+                starting = asyncio.ensure_future(asyncio.to_thread(self._start_reserved))
+                try:
+                    return await asyncio.shield(starting)
+                except asyncio.CancelledError:  # the caller gave up: keep the worker for others
+                    starting.add_done_callback(self._keep_started)
+                    raise
+            try:
+                await wakeup
+            except asyncio.CancelledError:
+                with self._lock:
+                    self._wake_one()  # pass on the wake-up this task may have been handed
+                raise
+
+    def _keep_started(self, starting: asyncio.Future) -> None:
+        if not starting.cancelled() and starting.exception() is None:
+            self._checkin(starting.result())
 
     def _wake_one(self) -> None:
         """Under the lock: a worker came back (or a slot freed); wake a thread and a coroutine."""
