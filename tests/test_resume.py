@@ -1,0 +1,187 @@
+"""Killed runs resume to the same final step; checkpoints are never half-written."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rft_plugins.training.checkpoints import (
+    atomic_directory,
+    best_checkpoints,
+    keep_best,
+    remove_stale_temporaries,
+)
+
+RFT = str(Path(sys.executable).with_name("rft"))
+GRADER = {
+    "type": "string_check",
+    "name": "has_a",
+    "input": "{{ sample.output_text }}",
+    "reference": "{{ item.answer }}",
+    "operation": "like",
+}
+
+
+def write_job(folder: Path, model: Path) -> Path:
+    """6 prompts, 2 per step, 3 epochs capped at 8 steps; resume checkpoint every 2, validation every 4."""
+    rows = [{"messages": [{"role": "user", "content": f"question {i}"}], "answer": "a"} for i in range(6)]
+    (folder / "train.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    (folder / "valid.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows[:2]))
+    job = {
+        "model": str(model),
+        "training_file": "train.jsonl",
+        "validation_file": "valid.jsonl",
+        "method": {
+            "type": "reinforcement",
+            "reinforcement": {"grader": GRADER, "hyperparameters": {"n_epochs": 3, "batch_size": 2, "eval_interval": 4}},
+        },
+        "trainer": {
+            "num_generations": 2,
+            "max_completion_length": 8,
+            "max_steps": 8,
+            "save_steps": 2,
+            "learning_rate": 1e-3,
+            "output_dir": str(folder / "run"),
+        },
+    }
+    path = folder / "job.yaml"
+    path.write_text(yaml.safe_dump(job, sort_keys=False))
+    return path
+
+
+def wait_for(condition, timeout: float, process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"process ended early with {process.returncode}: {process.stderr.read()[-2000:]}")
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.05)
+
+
+def test_a_run_killed_with_sigkill_resumes_to_the_same_final_step(tmp_path, tiny_model_path):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    job = write_job(tmp_path, tiny_model_path)
+    run = tmp_path / "run"
+    last = run / "checkpoints" / "last.ckpt"
+    process = subprocess.Popen(
+        [RFT, "train", str(job), "--no-progress"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        wait_for(last.exists, timeout=180, process=process)  # the first checkpoint: step 2 of 8
+    finally:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+    killed_at = int(torch.load(last, map_location="cpu", weights_only=False)["global_step"])
+    assert 2 <= killed_at < 8
+    assert not (run / "final").exists() and not (run / "summary.json").exists()
+
+    resumed = subprocess.run(
+        [RFT, "train", str(job), "--resume", "--json", "--no-progress"], capture_output=True, text=True, timeout=240
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    summary = json.loads(resumed.stdout)
+    assert summary["final_step"] == summary["total_steps"] == 8
+    assert summary["resumed_from_step"] == killed_at
+
+    assert not [path for path in run.rglob("*") if ".tmp" in path.name]
+    assert int(torch.load(last, map_location="cpu", weights_only=False)["global_step"]) == 8
+    for folder in [run / "final"] + [Path(info["path"]) for info in summary["best_checkpoints"]]:
+        AutoModelForCausalLM.from_pretrained(folder)
+    assert [info["step"] for info in best_checkpoints(run / "best")] != []
+    with (run / "metrics.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    # every step logged exactly once, though steps after the checkpoint ran twice
+    assert [int(row["step"]) for row in rows if row["train_reward_mean"]] == list(range(1, 9))
+    assert [int(row["step"]) for row in rows if row["valid_reward_mean"]] == [4, 8]
+
+    # resuming with a different job is refused, naming what changed
+    data = yaml.safe_load(job.read_text())
+    data["trainer"]["learning_rate"] = 5e-3
+    job.write_text(yaml.safe_dump(data))
+    refused = subprocess.run([RFT, "train", str(job), "--resume"], capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and "trainer.learning_rate" in refused.stderr
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys, torch
+    from rft_plugins.training.callbacks import AtomicCheckpointIO
+    io, path = AtomicCheckpointIO(), sys.argv[1]
+    for number in range(1, 10**6):
+        io.save_checkpoint({"number": number, "weights": torch.full((2_000_000,), float(number))}, path)
+        if number == 1:
+            print("saved", flush=True)
+    """
+)
+
+
+def test_a_checkpoint_killed_mid_write_is_the_old_one_or_the_new_one(tmp_path):
+    import torch
+
+    path = tmp_path / "last.ckpt"
+    killed_mid_write = 0
+    for delay in (0.05, 0.23):
+        writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True)
+        assert writer.stdout.readline().strip() == "saved"
+        time.sleep(delay)
+        os.kill(writer.pid, signal.SIGKILL)
+        writer.wait(timeout=30)
+        checkpoint = torch.load(path, weights_only=False)  # never truncated, whatever moment the kill hit
+        assert checkpoint["number"] >= 1
+        assert torch.equal(checkpoint["weights"], torch.full((2_000_000,), float(checkpoint["number"])))
+        leftovers = remove_stale_temporaries(tmp_path)
+        assert all(leftover.name == "last.ckpt.tmp" for leftover in leftovers)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]
+        killed_mid_write += bool(leftovers)
+    assert killed_mid_write, "no kill landed inside a write: the test proved nothing"
+
+
+def save_marker(text: str):
+    def save(folder: Path) -> None:
+        (folder / "model.txt").write_text(text)
+
+    return save
+
+
+def test_keep_best_keeps_the_top_k_by_reward(tmp_path):
+    best = tmp_path / "best"
+    for step, reward in [(1, 0.2), (2, 0.5), (3, 0.1), (4, 0.5), (5, 0.9), (6, 0.05)]:
+        keep_best(best, step, reward, save_marker(f"model {step}"), keep=3, metrics={"valid_reward_mean": reward})
+    kept = best_checkpoints(best)
+    assert [(info["step"], info["valid_reward_mean"]) for info in kept] == [(5, 0.9), (4, 0.5), (2, 0.5)]
+    assert sorted(folder.name for folder in best.iterdir()) == ["step-000002", "step-000004", "step-000005"]
+    assert (best / "step-000004" / "model.txt").read_text() == "model 4"
+    assert json.loads((best / "step-000005" / "rft_checkpoint.json").read_text())["metrics"] == {"valid_reward_mean": 0.9}
+    # a model that does not make the cut is never written
+    assert keep_best(best, 7, 0.01, save_marker("model 7"), keep=3) is None
+    assert not (best / "step-000007").exists()
+
+
+def test_a_failed_save_leaves_no_folder(tmp_path):
+    def failing(folder: Path) -> None:
+        (folder / "half.bin").write_bytes(b"\0" * 10)
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        keep_best(tmp_path / "best", 3, 0.7, failing, keep=3)
+    assert list((tmp_path / "best").iterdir()) == []
+    with atomic_directory(tmp_path / "final") as folder:
+        (folder / "v").write_text("1")
+    with atomic_directory(tmp_path / "final") as folder:  # replacing a finished folder
+        (folder / "v").write_text("2")
+    assert (tmp_path / "final" / "v").read_text() == "2"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best", "final"]
