@@ -204,3 +204,14 @@ def rft_register_judge_backends(register):
                                 ("reward_shapers", "my_shaper", set), ("judge_backends", "my_judge", tuple)]:
         registration = collect(kind)[name]
         assert (registration.factory, registration.plugin) == (factory, module)
+
+
+def test_loading_every_plugin_imports_no_heavy_library():
+    """Plugin loading runs on every `rft` call: torch, lightning and transformers wait until used."""
+    code = (
+        "import sys; from rft_plugins.plugins import get_plugin_manager; get_plugin_manager(); "
+        "print(sorted(m for m in ('torch', 'lightning', 'transformers', 'sentence_transformers') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..project import hookimpl
-from ..sampling.transformers_sampler import TransformersSampler
+
+
+def transformers_sampler(tokenizer: Any, options: dict[str, Any]) -> Any:
+    """The default sampler, imported on first use so that loading plugins never imports torch."""
+    from ..sampling.transformers_sampler import TransformersSampler
+
+    return TransformersSampler(tokenizer, options)
 
 
 @hookimpl
 def rft_register_samplers(register):
-    register("transformers", TransformersSampler)
+    register("transformers", transformers_sampler)

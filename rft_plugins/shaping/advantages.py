@@ -11,10 +11,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from typing import TYPE_CHECKING
+
 import pydantic
-import torch
 
 from .base import ShapingBatch, parse_options
+
+if TYPE_CHECKING:  # torch is imported where it is used, so loading plugins stays light
+    import torch
 
 
 class GroupAdvantagesOptions(pydantic.BaseModel):
@@ -25,6 +29,8 @@ class GroupAdvantagesOptions(pydantic.BaseModel):
 
 
 def _nanstd(values: torch.Tensor, dim: int | None = None) -> torch.Tensor:
+    import torch
+
     """Sample std ignoring NaNs (NaN where fewer than two values), as TRL's ``nanstd``."""
     mean = torch.nanmean(values, dim=dim, keepdim=True)
     count = (~torch.isnan(values)).sum(dim=dim, keepdim=True)
@@ -46,6 +52,8 @@ class GroupAdvantages:
         self.epsilon = options.epsilon
 
     def shape(self, batch: ShapingBatch) -> ShapingBatch:
+        import torch
+
         rewards = torch.tensor(
             [float("nan") if r is None else r for r in batch.rewards], dtype=torch.float64
         ).view(-1, batch.group_size)
