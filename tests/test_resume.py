@@ -108,6 +108,11 @@ def test_a_run_killed_with_sigkill_resumes_to_the_same_final_step(tmp_path, tiny
     assert [int(row["step"]) for row in rows if row["train_reward_mean"]] == list(range(1, 9))
     assert [int(row["step"]) for row in rows if row["valid_reward_mean"]] == [4, 8]
 
+    # resuming a finished run trains nothing and reports the same result
+    again = subprocess.run([RFT, "train", str(job), "--resume", "--json"], capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and json.loads(again.stdout)["final_step"] == 8
+    assert "already finished" in again.stderr
+
     # resuming with a different job is refused, naming what changed
     data = yaml.safe_load(job.read_text())
     data["trainer"]["learning_rate"] = 5e-3

@@ -26,7 +26,7 @@ from typing import Any, Iterable
 from ..errors import RFTError
 from ..data.loading import load_rows
 from .checkpoints import LAST_CHECKPOINT, atomic_directory, atomic_write_text, best_checkpoints, remove_stale_temporaries
-from .job import Job, JobError, job_from_dict, load_job, resolve, resolve_hyperparameters
+from .job import Job, JobError, ResolvedHyperparameters, job_from_dict, load_job, resolve, resolve_hyperparameters
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +73,10 @@ class RunResult:
         data = asdict(self)
         data["output_dir"] = str(self.output_dir)
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunResult":
+        return cls(**{**data, "output_dir": Path(data["output_dir"])})
 
 
 def _as_job(job: Job | dict | str | Path, check_files: bool) -> Job:
@@ -157,7 +161,8 @@ def train(
 
     ``job`` is a ``Job``, a job dict or a job file. ``train_rows`` / ``valid_rows`` replace the
     job's files with in-memory rows (the ``python`` data source). ``resume`` continues from the
-    folder's ``checkpoints/last.ckpt`` to the same final step.
+    folder's ``checkpoints/last.ckpt`` to the same final step; resuming a finished run returns
+    its result without training.
     """
     started = time.perf_counter()
     in_memory = train_rows is not None or valid_rows is not None
@@ -168,6 +173,9 @@ def train(
     settings = resolve(job, len(train_data))
     folder = Path(job.trainer.output_dir).resolve()
     checkpoint = _prepare_folder(job, folder, resume, overwrite)
+    if resume and (folder / "summary.json").is_file():
+        logger.warning("the run in %s already finished: nothing to resume", folder)
+        return RunResult.from_dict(json.loads((folder / "summary.json").read_text(encoding="utf-8")))
     folder.mkdir(parents=True, exist_ok=True)
     run_record = {"job": job.model_dump(mode="json"), "plan": asdict(plan), "settings": repr(settings)}
     atomic_write_text(folder / "run.json", json.dumps(run_record, indent=2, default=str))
@@ -175,9 +183,8 @@ def train(
     import lightning
 
     from ..plugins import get_plugin_manager
-    from .callbacks import AtomicCheckpointIO, ResumeCheckpoint, RewardProgressBar, RunState
     from .module import RFTModule
-    from .outputs import ResumableCSVLogger, StepsCompletedTensorBoardLogger, truncate_metrics
+    from .outputs import truncate_metrics
 
     lightning.seed_everything(settings.seed, workers=True, verbose=False)
     module = RFTModule(settings, train_data, valid_data)
@@ -189,41 +196,14 @@ def train(
 
         resumed_from = int(torch.load(checkpoint, map_location="cpu", weights_only=False)["global_step"])
         truncate_metrics(folder / "metrics.csv", resumed_from)
-    callbacks = [
-        ResumeCheckpoint(folder / "checkpoints", job.trainer.save_steps or plan.eval_interval),
-        RunState(context),
-    ]
-    if progress_bar:
-        callbacks.append(RewardProgressBar())
-    trainer = lightning.Trainer(
-        max_steps=plan.total_steps,
-        max_epochs=-1,
-        val_check_interval=plan.eval_interval,
-        check_val_every_n_epoch=None,
-        num_sanity_val_steps=0,
-        limit_val_batches=1.0 if valid_data else 0,
-        accelerator=job.trainer.accelerator,
-        devices=job.trainer.devices,
-        strategy=job.trainer.strategy,
-        precision=job.trainer.precision,
-        gradient_clip_val=None,
-        logger=[
-            ResumableCSVLogger(folder),
-            StepsCompletedTensorBoardLogger(str(folder), name="tensorboard", version=""),
-        ],
-        callbacks=callbacks,
-        plugins=[AtomicCheckpointIO()],
-        enable_checkpointing=False,
-        enable_progress_bar=progress_bar,
-        log_every_n_steps=job.trainer.logging_steps,
-        default_root_dir=str(folder),
-    )
+    trainer = build_trainer(job, plan, folder, context, progress_bar, has_validation=bool(valid_data))
     hyperparameters = json.loads(json.dumps({**asdict(settings), **asdict(plan)}, default=str))
     for run_logger in trainer.loggers:  # hparams.yaml, and TensorBoard's hparams tab
         run_logger.log_hyperparams(hyperparameters)
     trainer.fit(module, ckpt_path=str(checkpoint) if checkpoint is not None else None)
+
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items() if value.numel() == 1}
-    files = _write_outputs(trainer, module, folder, job, metrics)
+    files = _write_outputs(trainer, module, folder, job)
     get_plugin_manager().hook.rft_on_train_end(metrics=metrics, output_dir=str(folder), module=module)
     result = RunResult(
         output_dir=folder,
@@ -241,7 +221,46 @@ def train(
     return result
 
 
-def _write_outputs(trainer: Any, module: Any, folder: Path, job: Job, metrics: dict[str, float]) -> dict[str, str]:
+def build_trainer(
+    job: Job, plan: ResolvedHyperparameters, folder: Path, context: RunContext, progress_bar: bool, has_validation: bool
+) -> Any:
+    """The ``lightning.Trainer`` of a run: steps, validation cadence, devices, loggers, checkpoints."""
+    import lightning
+
+    from .callbacks import AtomicCheckpointIO, ResumeCheckpoint, RewardProgressBar, RunState
+    from .outputs import ResumableCSVLogger, StepsCompletedTensorBoardLogger
+
+    callbacks = [
+        ResumeCheckpoint(folder / "checkpoints", job.trainer.save_steps or plan.eval_interval),
+        RunState(context),
+    ]
+    if progress_bar:
+        callbacks.append(RewardProgressBar())
+    return lightning.Trainer(
+        max_steps=plan.total_steps,
+        max_epochs=-1,  # max_steps ends the run; epochs are only the data order
+        val_check_interval=plan.eval_interval,
+        check_val_every_n_epoch=None,  # so val_check_interval counts steps across epochs
+        num_sanity_val_steps=0,
+        limit_val_batches=1.0 if has_validation else 0,
+        accelerator=job.trainer.accelerator,
+        devices=job.trainer.devices,
+        strategy=job.trainer.strategy,
+        precision=job.trainer.precision,
+        logger=[
+            ResumableCSVLogger(folder),
+            StepsCompletedTensorBoardLogger(str(folder), name="tensorboard", version=""),
+        ],
+        callbacks=callbacks,
+        plugins=[AtomicCheckpointIO()],
+        enable_checkpointing=False,  # ResumeCheckpoint and the best-checkpoint plugin do it
+        enable_progress_bar=progress_bar,
+        log_every_n_steps=job.trainer.logging_steps,
+        default_root_dir=str(folder),
+    )
+
+
+def _write_outputs(trainer: Any, module: Any, folder: Path, job: Job) -> dict[str, str]:
     """The final HF model, the reward curve and the samples table (main process only)."""
     from .outputs import plot_reward_curve, write_samples
 
@@ -257,5 +276,7 @@ def _write_outputs(trainer: Any, module: Any, folder: Path, job: Job, metrics: d
         title = f"{Path(job.model).name}: {job.grader.get('name', job.grader.get('type'))}"
         files["reward_curve"] = str(plot_reward_curve(csv_path, folder / "reward_curve.png", title=title))
     jsonl, markdown = write_samples(list(getattr(module, "validation_records", [])), folder)
-    files.update(samples_jsonl=str(jsonl), samples_table=str(markdown), best_checkpoints=str(folder / "best"))
+    files.update(samples_jsonl=str(jsonl), samples_table=str(markdown))
+    if (folder / "best").is_dir():
+        files["best_checkpoints"] = str(folder / "best")
     return files
