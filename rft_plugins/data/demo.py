@@ -54,10 +54,10 @@ JOB: dict[str, Any] = {
         "reinforcement": {
             "grader": GRADER,
             "hyperparameters": {
-                "n_epochs": 6,
+                "n_epochs": 20,
                 "batch_size": 4,
                 "learning_rate_multiplier": 1.0,
-                "eval_interval": 5,
+                "eval_interval": 10,
                 "eval_samples": 1,
                 "compute_multiplier": 1.0,
                 "reasoning_effort": "auto",
@@ -67,7 +67,7 @@ JOB: dict[str, Any] = {
     "trainer": {
         "num_generations": 8,
         "max_completion_length": 8,
-        "learning_rate": 3e-3,
+        "learning_rate": 1e-2,
         "temperature": 1.0,
         "output_dir": "runs/quickstart",
         "seed": 7,
