@@ -296,3 +296,16 @@ def test_demo_job_runs_and_matches_the_quickstart_example(tmp_path):
     summary = json.loads(process.stdout)
     assert summary["final_step"] == 2 and (tmp_path / "demo" / "final" / "config.json").is_file()
     assert (tmp_path / "demo" / "job.yaml").is_file() and (tmp_path / "demo" / "tiny-model").is_dir()
+
+
+def test_a_data_parallel_run_prepares_and_reports_once(tmp_path, tiny_model_path):
+    """Two CPU processes (DDP over gloo): Lightning re-runs the command for rank 1, which must not
+    treat rank 0's fresh run folder as an earlier run, nor write outputs or print a second summary."""
+    job = write_job(tmp_path, tiny_model_path, accelerator="cpu", devices=2, strategy="ddp", save_steps=2)
+    process = run_rft(job, "--max-steps", "2", "--json", "--no-progress")
+    assert process.returncode == 0, process.stderr[-3000:]
+    summary = json.loads(process.stdout)  # one JSON document: rank 1 printed nothing
+    assert summary["final_step"] == 2
+    run = tmp_path / "run"
+    assert sorted(folder.name for folder in (run / "best").iterdir()) == ["step-000001", "step-000002"]
+    assert steps_with(metric_rows(run / "metrics.csv"), "train_reward_mean") == [1, 2]

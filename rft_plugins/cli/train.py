@@ -63,7 +63,7 @@ def train(
     rft train job.yaml --resume          # after a crash or kill: same final step
     rft train --demo                     # the built-in example, nothing to download
     """
-    from ..training.run import RunError, train as run_training
+    from ..training.run import RunError, is_main_process, train as run_training
 
     if demo == (job is not None):
         raise click.UsageError("give a JOB file, or --demo (not both)")
@@ -84,6 +84,8 @@ def train(
         _fail(error, BAD_INPUT)
     except RFTError as error:
         _fail(error, 1)
+    if not is_main_process():
+        return  # the extra processes of a data-parallel run: the first one reports
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
         return

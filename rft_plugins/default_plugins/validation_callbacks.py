@@ -63,5 +63,6 @@ def rft_on_validation_end(step: int, metrics: dict, module: Any) -> None:
     numbers = {name: value for name, value in ((n, _number(v)) for n, v in metrics.items()) if value is not None}
     run.history = [entry for entry in run.history if entry["step"] != step]
     run.history.append({"step": int(step), "valid_reward_mean": reward})
-    save_if_best(run, int(step), reward, numbers, module)
+    if module.trainer.is_global_zero:  # every process has the same model: one writes it
+        save_if_best(run, int(step), reward, numbers, module)
     stop_if_stalled(run, module)

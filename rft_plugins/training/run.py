@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -77,6 +78,18 @@ class RunResult:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "RunResult":
         return cls(**{**data, "output_dir": Path(data["output_dir"])})
+
+
+def is_main_process() -> bool:
+    """False in the extra processes a data-parallel launcher (Lightning's, torchrun) started.
+
+    Lightning starts them by re-running the same command with ``LOCAL_RANK`` (torchrun: ``RANK``)
+    set; only the first process may prepare the run folder.
+    """
+    for variable in ("RANK", "LOCAL_RANK"):
+        if variable in os.environ:
+            return int(os.environ[variable]) == 0
+    return True
 
 
 def _as_job(job: Job | dict | str | Path, check_files: bool) -> Job:
@@ -172,13 +185,18 @@ def train(
     plan = resolve_hyperparameters(job, len(train_data))
     settings = resolve(job, len(train_data))
     folder = Path(job.trainer.output_dir).resolve()
-    checkpoint = _prepare_folder(job, folder, resume, overwrite)
-    if resume and (folder / "summary.json").is_file():
-        logger.warning("the run in %s already finished: nothing to resume", folder)
-        return RunResult.from_dict(json.loads((folder / "summary.json").read_text(encoding="utf-8")))
-    folder.mkdir(parents=True, exist_ok=True)
-    run_record = {"job": job.model_dump(mode="json"), "plan": asdict(plan), "settings": repr(settings)}
-    atomic_write_text(folder / "run.json", json.dumps(run_record, indent=2, default=str))
+    main = is_main_process()
+    if main:
+        checkpoint = _prepare_folder(job, folder, resume, overwrite)
+        if resume and (folder / "summary.json").is_file():
+            logger.warning("the run in %s already finished: nothing to resume", folder)
+            return RunResult.from_dict(json.loads((folder / "summary.json").read_text(encoding="utf-8")))
+        folder.mkdir(parents=True, exist_ok=True)
+        run_record = {"job": job.model_dump(mode="json"), "plan": asdict(plan), "settings": repr(settings)}
+        atomic_write_text(folder / "run.json", json.dumps(run_record, indent=2, default=str))
+    else:  # a process Lightning launched for data parallelism: the first one prepared the folder
+        last = folder / "checkpoints" / LAST_CHECKPOINT
+        checkpoint = last if resume and last.is_file() else None
 
     import lightning
 
@@ -195,7 +213,8 @@ def train(
         import torch
 
         resumed_from = int(torch.load(checkpoint, map_location="cpu", weights_only=False)["global_step"])
-        truncate_metrics(folder / "metrics.csv", resumed_from)
+        if main:
+            truncate_metrics(folder / "metrics.csv", resumed_from)
     trainer = build_trainer(job, plan, folder, context, progress_bar, has_validation=bool(valid_data))
     hyperparameters = json.loads(json.dumps({**asdict(settings), **asdict(plan)}, default=str))
     for run_logger in trainer.loggers:  # hparams.yaml, and TensorBoard's hparams tab
