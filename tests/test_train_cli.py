@@ -309,3 +309,14 @@ def test_a_data_parallel_run_prepares_and_reports_once(tmp_path, tiny_model_path
     run = tmp_path / "run"
     assert sorted(folder.name for folder in (run / "best").iterdir()) == ["step-000001", "step-000002"]
     assert steps_with(metric_rows(run / "metrics.csv"), "train_reward_mean") == [1, 2]
+
+
+def test_help_explains_the_job_outputs_and_resume():
+    from click.testing import CliRunner
+
+    from rft_plugins.cli import cli
+
+    result = CliRunner().invoke(cli, ["train", "--help"])
+    assert result.exit_code == 0
+    for text in ("method.type: reinforcement", "--resume", "--demo", "reward_curve.png", "best/step-N/", "status 2"):
+        assert text in result.output, text
