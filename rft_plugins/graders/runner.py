@@ -23,6 +23,15 @@ def _short_traceback(error: BaseException, lines: int = 6) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
+def _failure(error: Exception, timeout: float | None = None) -> Grade:
+    """The grade a plugin's exception turns into: reward 0 and the flag that says why."""
+    if isinstance(error, TimeoutError):  # asyncio's timeout, or the plugin's own
+        return Grade.failed("unresponsive_reward_error", f"no grade within {timeout} s" if timeout else str(error))
+    if isinstance(error, GradingError):
+        return Grade.failed(error.flag, error.details)
+    return Grade.failed("other_error", _short_traceback(error))
+
+
 def to_grade(value: Any) -> Grade:
     """Normalise what a plugin returned: a number, None (not applicable) or a Grade."""
     if isinstance(value, Grade):
@@ -120,10 +129,8 @@ class LoadedGrader:
         started = time.perf_counter()
         try:
             grade = to_grade(self._call_sync(Sample.coerce(sample), item or {}))
-        except GradingError as error:
-            grade = Grade.failed(error.flag, error.details)
         except Exception as error:
-            grade = Grade.failed("other_error", _short_traceback(error))
+            grade = _failure(error)
         grade.execution_time = time.perf_counter() - started
         return grade
 
@@ -141,12 +148,8 @@ class LoadedGrader:
             else:  # cheap CPU-bound grader: a thread would only add overhead
                 value = self._call_sync(sample, item)
             grade = to_grade(value)
-        except asyncio.TimeoutError:
-            grade = Grade.failed("unresponsive_reward_error", f"no grade within {timeout} s")
-        except GradingError as error:
-            grade = Grade.failed(error.flag, error.details)
         except Exception as error:
-            grade = Grade.failed("other_error", _short_traceback(error))
+            grade = _failure(error, timeout)
         grade.execution_time = time.perf_counter() - started
         return grade
 
