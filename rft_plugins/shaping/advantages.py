@@ -9,9 +9,7 @@ sample.
 
 from __future__ import annotations
 
-from typing import Any, Literal
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
 
 import pydantic
 
@@ -29,9 +27,9 @@ class GroupAdvantagesOptions(pydantic.BaseModel):
 
 
 def _nanstd(values: torch.Tensor, dim: int | None = None) -> torch.Tensor:
+    """Sample std ignoring NaNs (NaN where fewer than two values), as TRL's ``nanstd``."""
     import torch
 
-    """Sample std ignoring NaNs (NaN where fewer than two values), as TRL's ``nanstd``."""
     mean = torch.nanmean(values, dim=dim, keepdim=True)
     count = (~torch.isnan(values)).sum(dim=dim, keepdim=True)
     variance = torch.nanmean((values - mean) ** 2, dim=dim, keepdim=True) * count / (count - 1)

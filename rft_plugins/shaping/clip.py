@@ -26,6 +26,8 @@ def _clip(value: float, low: float | None, high: float | None) -> float:
 
 
 class Clip:
+    """Clamps each reward or advantage (``target``) into ``[min, max]``; None rewards stay None."""
+
     produces_advantages = False
 
     def __init__(self, config: dict[str, Any], settings: Any):

@@ -32,6 +32,8 @@ def soft_overlong_penalty(length: int, max_length: int, cache: int) -> float:
 
 
 class OverlongPenalty:
+    """Adds ``factor`` x the soft overlong penalty of each completion's length to its reward."""
+
     stage = "rewards"
     produces_advantages = False
 

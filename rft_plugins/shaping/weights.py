@@ -28,6 +28,8 @@ def known_keys(grader: dict[str, Any]) -> list[str]:
 
 
 class GraderWeights:
+    """Replaces each reward with the weighted sum of its sub-rewards (``weights`` by key)."""
+
     stage = "rewards"
     produces_advantages = False
 
