@@ -172,7 +172,7 @@ def test_batches_are_shuffled_by_seed_and_rows_are_checked(tiny_model_path):
     assert sorted(i for batch in first for i in batch) == list(range(8))
     assert order(7) == first and order(8) != first
     bad = [{"messages": [{"role": "assistant", "content": "hi"}]}]
-    with pytest.raises(ValueError, match=r"training row 1: messages\[0\].role: the last message must be 'user'"):
+    with pytest.raises(ValueError, match=r"training row 1: messages\[0\]\.role: the last message must be from the user"):
         RFTModule(ResolvedSettings(model=str(tiny_model_path), grader=CONTAINS_A), bad, [])
 
 

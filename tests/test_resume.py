@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import signal
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from train_jobs import RFT, chat, metric_rows, write_job as write_job_files
 
 from rft_plugins.training.checkpoints import (
     atomic_directory,
@@ -22,7 +22,6 @@ from rft_plugins.training.checkpoints import (
     remove_stale_temporaries,
 )
 
-RFT = str(Path(sys.executable).with_name("rft"))
 GRADER = {
     "type": "string_check",
     "name": "has_a",
@@ -34,29 +33,11 @@ GRADER = {
 
 def write_job(folder: Path, model: Path) -> Path:
     """6 prompts, 2 per step, 3 epochs capped at 8 steps; resume checkpoint every 2, validation every 4."""
-    rows = [{"messages": [{"role": "user", "content": f"question {i}"}], "answer": "a"} for i in range(6)]
-    (folder / "train.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-    (folder / "valid.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows[:2]))
-    job = {
-        "model": str(model),
-        "training_file": "train.jsonl",
-        "validation_file": "valid.jsonl",
-        "method": {
-            "type": "reinforcement",
-            "reinforcement": {"grader": GRADER, "hyperparameters": {"n_epochs": 3, "batch_size": 2, "eval_interval": 4}},
-        },
-        "trainer": {
-            "num_generations": 2,
-            "max_completion_length": 8,
-            "max_steps": 8,
-            "save_steps": 2,
-            "learning_rate": 1e-3,
-            "output_dir": str(folder / "run"),
-        },
-    }
-    path = folder / "job.yaml"
-    path.write_text(yaml.safe_dump(job, sort_keys=False))
-    return path
+    rows = [{"messages": chat(f"question {i}"), "answer": "a"} for i in range(6)]
+    return write_job_files(
+        folder, model, GRADER, rows, rows[:2], {"n_epochs": 3, "batch_size": 2, "eval_interval": 4},
+        num_generations=2, max_completion_length=8, max_steps=8, save_steps=2, learning_rate=1e-3,
+    )
 
 
 def wait_for(condition, timeout: float, process: subprocess.Popen | None = None) -> None:
@@ -102,8 +83,7 @@ def test_a_run_killed_with_sigkill_resumes_to_the_same_final_step(tmp_path, tiny
     for folder in [run / "final"] + [Path(info["path"]) for info in summary["best_checkpoints"]]:
         AutoModelForCausalLM.from_pretrained(folder)
     assert [info["step"] for info in best_checkpoints(run / "best")] != []
-    with (run / "metrics.csv").open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    rows = metric_rows(run / "metrics.csv")
     # every step logged exactly once, though steps after the checkpoint ran twice
     assert [int(row["step"]) for row in rows if row["train_reward_mean"]] == list(range(1, 9))
     assert [int(row["step"]) for row in rows if row["valid_reward_mean"]] == [4, 8]

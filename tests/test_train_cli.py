@@ -2,44 +2,29 @@
 
 from __future__ import annotations
 
-import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from train_jobs import chat as chat_of, metric_rows, run_rft, steps_with, write_job as write_job_files
 
 from rft_plugins import hookimpl
-
-RFT = str(Path(sys.executable).with_name("rft"))
+from rft_plugins.data.demo import answer_check
 
 GRADER = {
     "type": "multi",
     "name": "answer",
     "graders": {
-        "mentions": {
-            "type": "string_check",
-            "name": "mentions",
-            "input": "{{ sample.output_text }}",
-            "reference": "{{ item.answer }}",
-            "operation": "like",
-        },
-        "nonempty": {
-            "type": "string_check",
-            "name": "nonempty",
-            "input": "{{ sample.output_text }}",
-            "reference": "",
-            "operation": "ne",
-        },
+        "mentions": answer_check("mentions", "like"),
+        "nonempty": {**answer_check("nonempty", "ne"), "reference": ""},
     },
     "calculate_output": "0.5 * mentions + 0.5 * nonempty",
 }
 
 
 def chat(text: str) -> list[dict]:
-    return [{"role": "system", "content": "Answer in one letter."}, {"role": "user", "content": text}]
+    return chat_of(text, system="Answer in one letter.")
 
 
 def write_job(folder: Path, model: Path, **trainer) -> Path:
@@ -47,43 +32,11 @@ def write_job(folder: Path, model: Path, **trainer) -> Path:
     train = [{"messages": chat(f"train question {i}"), "answer": "a"} for i in range(4)]
     train += [{"messages": chat(f"train question {i} (no reference)")} for i in range(4, 6)]
     valid = [{"messages": chat(f"valid question {i}"), "answer": "e"} for i in range(3)]
-    (folder / "train.jsonl").write_text("".join(json.dumps(row) + "\n" for row in train))
-    (folder / "valid.jsonl").write_text("".join(json.dumps(row) + "\n" for row in valid))
-    job = {
-        "model": str(model),
-        "training_file": "train.jsonl",
-        "validation_file": "valid.jsonl",
-        "method": {
-            "type": "reinforcement",
-            "reinforcement": {
-                "grader": GRADER,
-                "hyperparameters": {"n_epochs": 2, "batch_size": 2, "eval_interval": 1, "learning_rate_multiplier": 1},
-            },
-        },
-        "trainer": {
-            "num_generations": 2,
-            "max_completion_length": 8,
-            "learning_rate": 1e-2,
-            "output_dir": str(folder / "run"),
-            **trainer,
-        },
-    }
-    path = folder / "job.yaml"
-    path.write_text(yaml.safe_dump(job, sort_keys=False))
-    return path
-
-
-def run_rft(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run([RFT, "train", *map(str, args)], capture_output=True, text=True, timeout=timeout)
-
-
-def metric_rows(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
-def steps_with(rows: list[dict[str, str]], column: str) -> list[int]:
-    return [int(row["step"]) for row in rows if row.get(column)]
+    hyperparameters = {"n_epochs": 2, "batch_size": 2, "eval_interval": 1, "learning_rate_multiplier": 1}
+    return write_job_files(
+        folder, model, GRADER, train, valid, hyperparameters,
+        num_generations=2, max_completion_length=8, learning_rate=1e-2, **trainer,
+    )
 
 
 @pytest.fixture(scope="module")

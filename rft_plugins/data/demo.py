@@ -22,25 +22,23 @@ WORDS = {
 }
 SYSTEM = "Answer with one lowercase letter."
 
+
+def answer_check(name: str, operation: str) -> dict[str, Any]:
+    """A ``string_check`` grader of the sampled text against the row's ``answer``."""
+    return {
+        "type": "string_check",
+        "name": name,
+        "input": "{{ sample.output_text }}",
+        "reference": "{{ item.answer }}",
+        "operation": operation,
+    }
+
+
+#: 0.7 for mentioning the right vowel, 0.3 more for answering with it alone
 GRADER: dict[str, Any] = {
     "type": "multi",
     "name": "vowel",
-    "graders": {
-        "mentions": {
-            "type": "string_check",
-            "name": "mentions",
-            "input": "{{ sample.output_text }}",
-            "reference": "{{ item.answer }}",
-            "operation": "like",
-        },
-        "exact": {
-            "type": "string_check",
-            "name": "exact",
-            "input": "{{ sample.output_text }}",
-            "reference": "{{ item.answer }}",
-            "operation": "eq",
-        },
-    },
+    "graders": {"mentions": answer_check("mentions", "like"), "exact": answer_check("exact", "eq")},
     "calculate_output": "0.7 * mentions + 0.3 * exact",
 }
 
@@ -95,6 +93,7 @@ def demo_rows() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
 
 
 def jsonl_text(rows: list[dict[str, Any]]) -> str:
+    """Rows as JSONL text, one JSON object per line."""
     return "".join(json.dumps(row) + "\n" for row in rows)
 
 

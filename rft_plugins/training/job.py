@@ -380,7 +380,8 @@ def _build_job(
     if not isinstance(data, dict):
         raise JobError(f"a job is a mapping of fields, not {type(data).__name__}", document.source, 1)
     data = copy.deepcopy(data)
-    reinforcement = (data.get("method") or {}).get("reinforcement") if isinstance(data.get("method"), dict) else None
+    method = data.get("method")
+    reinforcement = method.get("reinforcement") if isinstance(method, dict) else None
     if isinstance(reinforcement, dict) and isinstance(reinforcement.get("grader"), str):
         grader_path = _resolve_path(reinforcement["grader"], base)
         if not grader_path.is_file():
@@ -489,13 +490,15 @@ def resolve_hyperparameters(job: Job, n_train_rows: int) -> ResolvedHyperparamet
 
 
 def resolve(job: Job, n_train_rows: int) -> "ResolvedSettings":
-    """The loop's concrete settings for ``job`` on a training set of ``n_train_rows`` prompts.
+    """The loop's concrete settings for ``job`` on a training set of ``n_train_rows`` prompts."""
+    return settings_for(job, resolve_hyperparameters(job, n_train_rows))
 
-    The step plan (total steps, eval interval) comes from ``resolve_hyperparameters``.
-    """
+
+def settings_for(job: Job, plan: ResolvedHyperparameters) -> "ResolvedSettings":
+    """The loop's concrete settings: ``job`` with the values ``plan`` decided for its "auto"s."""
     from .settings import ResolvedSettings
 
-    plan, trainer = resolve_hyperparameters(job, n_train_rows), job.trainer
+    trainer = job.trainer
     return ResolvedSettings(
         model=job.model,
         grader=job.grader,

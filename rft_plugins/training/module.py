@@ -23,7 +23,9 @@ import lightning
 import torch
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
+from ..data.rows import validate_row
 from ..graders.build import build_grader
+from ..graders.runner import LoadedGrader
 from ..graders.types import Grade
 from ..plugins import get_plugin_manager
 from ..sampling import RolloutBatch, SamplingParams, build_sampler, completion_logprobs
@@ -43,17 +45,6 @@ def collate_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def collate_indexed(pairs: list[tuple[int, dict[str, Any]]]) -> tuple[list[int], list[dict[str, Any]]]:
     """Validation batches keep each row's index, to drop the padding ``DistributedSampler`` adds."""
     return [index for index, _ in pairs], [row for _, row in pairs]
-
-
-def check_rows(rows: list[dict[str, Any]], split: str) -> None:
-    """Each row needs ``messages`` ending with a user message (OpenAI's RFT dataset rule)."""
-    for number, row in enumerate(rows, start=1):
-        messages = row.get("messages") if isinstance(row, dict) else None
-        if not isinstance(messages, list) or not messages:
-            raise ValueError(f"{split} row {number}: messages: required, a non-empty list of chat messages")
-        last = messages[-1]
-        if not isinstance(last, dict) or last.get("role") != "user":
-            raise ValueError(f"{split} row {number}: messages[{len(messages) - 1}].role: the last message must be 'user'")
 
 
 def load_policy(settings: ResolvedSettings) -> Any:
@@ -106,11 +97,10 @@ class RFTModule(lightning.LightningModule):
         super().__init__()
         from transformers import AutoTokenizer
 
-        check_rows(train_rows, "training")
-        check_rows(valid_rows, "validation")
         self.settings = settings
-        self.train_rows = list(train_rows)
-        self.valid_rows = list(valid_rows)
+        # rows given straight to the module get the data sources' checks (OpenAI's RFT row rules)
+        self.train_rows = [validate_row(row, f"training row {n}") for n, row in enumerate(train_rows, 1)]
+        self.valid_rows = [validate_row(row, f"validation row {n}") for n, row in enumerate(valid_rows, 1)]
         self.automatic_optimization = False
         self.tokenizer = AutoTokenizer.from_pretrained(settings.model)
         self.model = load_policy(settings).train()  # from_pretrained gives eval mode; train keeps dropout
@@ -119,7 +109,7 @@ class RFTModule(lightning.LightningModule):
         if settings.beta > 0 and settings.lora is None:
             reference = copy.deepcopy(self.model).eval().requires_grad_(False)
         object.__setattr__(self, "_reference_model", reference)
-        self.loaded_grader: Any = build_grader(settings.grader)
+        self.loaded_grader: LoadedGrader | None = build_grader(settings.grader)
         self.sampler = build_sampler(settings.sampler, self.tokenizer, settings.sampler_options)
         self.shapers = build_shapers(settings)
         self.validation_records: list[dict[str, Any]] = []

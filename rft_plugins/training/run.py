@@ -27,7 +27,7 @@ from typing import Any, Iterable
 from ..errors import RFTError
 from ..data.loading import load_rows
 from .checkpoints import LAST_CHECKPOINT, atomic_directory, atomic_write_text, best_checkpoints, remove_stale_temporaries
-from .job import Job, JobError, ResolvedHyperparameters, job_from_dict, load_job, resolve, resolve_hyperparameters
+from .job import Job, JobError, ResolvedHyperparameters, job_from_dict, load_job, resolve_hyperparameters, settings_for
 
 logger = logging.getLogger(__name__)
 
@@ -111,12 +111,25 @@ def _with_overrides(job: Job, output_dir: str | Path | None, max_steps: int | No
     return job.model_copy(update={"trainer": job.trainer.model_copy(update=trainer)}) if trainer else job
 
 
-def _rows(given: Iterable[dict] | None, location: str | None, job: Job) -> list[dict[str, Any]]:
+def _load_split(given: Iterable[dict] | None, location: str | None, job: Job) -> list[dict[str, Any]]:
+    """In-memory rows when given, else the job's file for that split (none: no rows)."""
     if given is not None:
         return load_rows(given, "python")
     if location is None:
         return []
     return load_rows(location, job.trainer.data_source, job.trainer.data_source_options)
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as JSON-ready data (dataclasses and pydantic models included), for records and hparams."""
+    return json.loads(json.dumps(value, default=lambda item: item.model_dump() if hasattr(item, "model_dump") else str(item)))
+
+
+def _checkpoint_step(path: Path) -> int:
+    """The step a Lightning checkpoint was saved at, without reading its tensors (memory-mapped)."""
+    import torch
+
+    return int(torch.load(path, map_location="cpu", weights_only=False, mmap=True)["global_step"])
 
 
 def _differences(old: Any, new: Any, path: tuple[str, ...] = ()) -> list[str]:
@@ -180,10 +193,10 @@ def train(
     started = time.perf_counter()
     in_memory = train_rows is not None or valid_rows is not None
     job = _with_overrides(_as_job(job, check_files=not in_memory), output_dir, max_steps)
-    train_data = _rows(train_rows, None if train_rows is not None else job.training_file, job)
-    valid_data = _rows(valid_rows, None if valid_rows is not None else job.validation_file, job)
+    train_data = _load_split(train_rows, job.training_file, job)
+    valid_data = _load_split(valid_rows, job.validation_file, job)
     plan = resolve_hyperparameters(job, len(train_data))
-    settings = resolve(job, len(train_data))
+    settings = settings_for(job, plan)
     folder = Path(job.trainer.output_dir).resolve()
     main = is_main_process()
     if main:
@@ -191,10 +204,7 @@ def train(
         if resume and (folder / "summary.json").is_file():
             logger.warning("the run in %s already finished: nothing to resume", folder)
             return RunResult.from_dict(json.loads((folder / "summary.json").read_text(encoding="utf-8")))
-        folder.mkdir(parents=True, exist_ok=True)
-        run_record = {"job": job.model_dump(mode="json"), "plan": asdict(plan), "settings": repr(settings)}
-        atomic_write_text(folder / "run.json", json.dumps(run_record, indent=2, default=str))
-    else:  # a process Lightning launched for data parallelism: the first one prepared the folder
+    else:  # a process Lightning launched for data parallelism: the first one prepares the folder
         last = folder / "checkpoints" / LAST_CHECKPOINT
         checkpoint = last if resume and last.is_file() else None
 
@@ -208,15 +218,17 @@ def train(
     module = RFTModule(settings, train_data, valid_data)
     context = RunContext(folder, folder / "best", job.trainer.save_top_k, job.trainer.early_stopping_patience)
     module.rft_run = context
+    hyperparameters = _plain({**asdict(settings), **asdict(plan)})
+    if main:
+        folder.mkdir(parents=True, exist_ok=True)
+        run_record = {"job": job.model_dump(mode="json"), "plan": asdict(plan), "settings": hyperparameters}
+        atomic_write_text(folder / "run.json", json.dumps(run_record, indent=2))
     resumed_from = None
     if checkpoint is not None:
-        import torch
-
-        resumed_from = int(torch.load(checkpoint, map_location="cpu", weights_only=False)["global_step"])
+        resumed_from = _checkpoint_step(checkpoint)
         if main:
             truncate_metrics(folder / "metrics.csv", resumed_from)
     trainer = build_trainer(job, plan, folder, context, progress_bar, has_validation=bool(valid_data))
-    hyperparameters = json.loads(json.dumps({**asdict(settings), **asdict(plan)}, default=str))
     for run_logger in trainer.loggers:  # hparams.yaml, and TensorBoard's hparams tab
         run_logger.log_hyperparams(hyperparameters)
     trainer.fit(module, ckpt_path=str(checkpoint) if checkpoint is not None else None)
