@@ -105,10 +105,10 @@ def grade(sample, item):
     if case == "infinite loop":
         while True:
             pass
-    if case == "memory bomb":
+    if case == "memory bomb":  # calloc'd bytes: the limit is hit without writing 2 GB (see test_sandbox)
         hoard = []
         while True:
-            hoard.append(bytearray(32 << 20))
+            hoard.append(bytes(32 << 20))
     if case == "exception":
         return item["missing"]
     if case == "non-float":
@@ -206,6 +206,16 @@ def test_async_path_grades_like_the_sync_one(grader):
     grade = asyncio.run(grader.agrade("42", {"case": "exception"}))
     assert grade.errors["python_grader_runtime_error"] is True
     assert asyncio.run(grader.agrade("42", {"answer": "42"})).reward == 1.0
+
+
+def test_a_source_that_fails_to_import_reports_why_on_every_grade():
+    source = "import no_such_module_for_rft\n" + EXACT
+    with build_grader(python_grader(source)) as loaded:
+        first, second = loaded.grade("42", {"answer": "42"}), loaded.grade("42", {"answer": "42"})
+    for grade in (first, second):  # the second call reaches the same warm worker, without the source
+        assert grade.reward == 0.0
+        details = grade.errors["python_grader_runtime_error_details"]
+        assert details.endswith("ModuleNotFoundError: No module named 'no_such_module_for_rft'")
 
 
 def test_a_batch_flags_only_the_samples_that_fail():

@@ -80,18 +80,37 @@ def test_infinite_loop_is_killed_at_the_wall_time(pool):
 
 
 def test_memory_bomb_hits_the_address_space_limit(pool):
+    # bytes(n) is calloc'd: address space is reserved (what RLIMIT_AS counts) without writing a
+    # page. A bytearray bomb writes every byte; under other jobs' memory traffic faulting in
+    # 224 MB took 1.2-1.6 s instead of 0.25 s, close to WALL_S, and once past it.
     result, elapsed = run_timed(
         pool,
         """
         def main():
             hoard = []
             while True:
-                hoard.append(bytearray(32 * 1024 * 1024))
+                hoard.append(bytes(32 * 1024 * 1024))
         """,
     )
     assert result.kind == "memory" and "MemoryError" in result.details
     assert elapsed < WALL_S
     assert_still_works(pool)
+
+
+def test_memory_held_in_globals_is_still_reported_as_memory():
+    """Many small objects kept in a global leave no room to format a report: the worker drops the
+    code's globals first, so the fault is ``memory`` with a traceback, not a crash."""
+    with SandboxPool(SandboxLimits(wall_time_s=10, memory_mb=96, workers=1)) as small:
+        result = small.run(code(
+            """
+            HOARD = []
+            def main():
+                while True:
+                    HOARD.append(bytes(16))
+            """
+        ), [])
+        assert result.kind == "memory" and 'File "grader.py", line 4, in main' in result.details
+        assert_still_works(small)
 
 
 def test_exception_reports_the_tracebacks_last_lines(pool):

@@ -109,6 +109,9 @@ class Worker:
         self.namespaces = namespaces
         self.scratch = config["scratch"]
         self.modules: dict[str, dict[str, Any]] = {}
+        #: Sources whose import failed, with the report: later calls without the source (the pool
+        #: sends it once per worker) get the same report, not "source never sent".
+        self.import_failures: dict[str, str] = {}
         self.children_fd: int | None = None
 
     def refuse(self, message: str, layer: str) -> None:
@@ -152,7 +155,10 @@ class Worker:
             reply.update(ok=True, value=self._result(value, request.get("result", "json")))
         except _BadResult as error:
             reply.update(ok=False, kind="bad_result", details=f"{request.get('entry')}() {error}")
-        except MemoryError:
+        except _ImportFailed as error:
+            reply.update(ok=False, kind="exception", details=str(error))
+        except MemoryError as error:
+            self._free_memory(error)
             reply.update(ok=False, kind="memory", details=self._traceback(), recycle=True)
         except BaseException:  # SystemExit and KeyboardInterrupt from untrusted code included
             reply.update(ok=False, kind="exception", details=self._traceback())
@@ -162,12 +168,20 @@ class Worker:
         source_id = request["source_id"]
         module = self.modules.get(source_id)
         if module is None:
+            if source_id in self.import_failures:
+                raise _ImportFailed(self.import_failures[source_id])
             source = request.get("source")
             if source is None:
                 raise LookupError(f"source {source_id} was never sent to this worker")
             linecache.cache[SOURCE_FILENAME] = (len(source), None, source.splitlines(True), SOURCE_FILENAME)
             module = {"__name__": "__grader__", "__builtins__": builtins}
-            exec(compile(source, SOURCE_FILENAME, "exec"), module)
+            try:
+                exec(compile(source, SOURCE_FILENAME, "exec"), module)
+            except MemoryError:
+                raise  # the worker is replaced: the next one may import it fine
+            except BaseException:
+                self.import_failures[source_id] = self._traceback()
+                raise _ImportFailed(self.import_failures[source_id]) from None
             self.modules[source_id] = module
         entry = module.get(request["entry"])
         if not callable(entry):
@@ -189,12 +203,26 @@ class Worker:
             raise _BadResult(f"returned a value that is not JSON: {error}") from None
         return value
 
+    def _free_memory(self, error: BaseException | None) -> None:
+        """After a MemoryError, drop what the code holds (its globals, its frames' locals), so that
+        the report can be formatted and sent: this worker is replaced anyway."""
+        for namespace in self.modules.values():
+            namespace.clear()
+        self.modules.clear()
+        while error is not None:
+            traceback.clear_frames(error.__traceback__)
+            error = error.__context__
+
     @staticmethod
     def _traceback() -> str:
+        """The last lines of the exception being handled, without the worker's own frames."""
         kind, error, trace = sys.exc_info()
         while trace is not None and trace.tb_frame.f_code.co_filename == __file__:
             trace = trace.tb_next  # our own frames say nothing about the grader's bug
-        lines = "".join(traceback.format_exception(kind, error, trace)).strip().splitlines()
+        try:
+            lines = "".join(traceback.format_exception(kind, error, trace)).strip().splitlines()
+        except MemoryError:  # what the code holds out of reach (a thread, an extension) leaves no room
+            return f"{getattr(kind, '__name__', 'Error')} (no memory left to format the traceback)"
         return "\n".join(lines[-TRACEBACK_LINES:])
 
     def clean_up(self) -> bool:
@@ -242,7 +270,11 @@ class Worker:
 
 
 class _BadResult(Exception):
-    pass
+    """The entry point returned something the caller did not ask for."""
+
+
+class _ImportFailed(Exception):
+    """The source raised while it was imported; the message is its traceback's last lines."""
 
 
 def _short_repr(value: Any, limit: int = 80) -> str:
