@@ -216,6 +216,45 @@ def test_private_files_are_hidden_and_python_is_not(pool):
     assert result.value == [["/etc/shadow", __file__], "1/3"]
 
 
+def test_trainer_secrets_stay_out_of_the_sandbox(monkeypatch, tmp_path):
+    """API keys in the trainer's environment, SSH keys, the home and project directories and
+    root-only key stores are out of reach, even where the sandbox keeps CAP_DAC_READ_SEARCH."""
+    secret = "sk-rft-test-not-for-graders"
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_ed25519").write_text("-----BEGIN OPENSSH PRIVATE KEY-----")
+    directories = [str(home), os.path.expanduser("~"), os.getcwd(), str(Path(__file__).parent)]
+    directories += [path for path in ("/etc/ssl/private",) if os.path.isdir(path)]
+    files = [str(home / ".ssh" / "id_ed25519"), "/etc/shadow"]
+    with SandboxPool(LIMITS) as fresh:  # workers start now, with the key in our environment
+        result = fresh.run(
+            code(
+                """
+                import glob, os
+                def main(directories, files):
+                    environments = [dict(os.environ)]
+                    for path in glob.glob("/proc/*/environ"):
+                        try:
+                            environments.append(open(path, "rb").read().decode(errors="replace"))
+                        except OSError:
+                            pass
+                    denied = []
+                    for path in directories + files:
+                        try:
+                            os.listdir(path) if path in directories else open(path).read()
+                        except PermissionError:
+                            denied.append(path)
+                    return [repr(environments), denied]
+                """
+            ),
+            [directories, files],
+        )
+    environments, denied = result.value
+    assert secret not in environments and "OPENAI_API_KEY" not in environments
+    assert denied == directories + files
+
+
 def test_child_process_left_sleeping_is_killed_after_the_call(pool):
     marker = "4242.125"
     result = pool.run(

@@ -37,11 +37,13 @@ SYSTEM_READ_PATHS = (
     "/dev/null", "/dev/zero", "/dev/random", "/dev/urandom", "/dev/full",
 )
 #: /etc as a whole holds secrets readable by root (/etc/shadow); only what programs need.
+#: Not /etc/ssl as a whole: /etc/ssl/private holds TLS keys, and root's sandbox keeps
+#: CAP_DAC_READ_SEARCH.
 ETC_READ_PATHS = (
     "/etc/passwd", "/etc/group", "/etc/hosts", "/etc/nsswitch.conf", "/etc/localtime",
-    "/etc/timezone", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/ssl",
-    "/etc/ca-certificates", "/etc/alternatives", "/etc/mime.types", "/etc/os-release",
-    "/etc/locale.alias", "/etc/python3*",
+    "/etc/timezone", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/ssl/certs",
+    "/etc/ssl/openssl.cnf", "/etc/ca-certificates", "/etc/alternatives", "/etc/mime.types",
+    "/etc/os-release", "/etc/locale.alias", "/etc/python3*",
 )
 
 #: Denied with EPERM. ``socket`` covers every address family: named Unix sockets
