@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 import pytest
 
@@ -73,6 +74,7 @@ def test_formula_values(formula, expected):
         "max(a, key=b)",
         "a +",
         "",
+        "1" + "0" * 400,  # past the largest float
     ],
 )
 def test_anything_else_is_a_formula_parse_error(formula):
@@ -128,6 +130,17 @@ def test_math_error_at_run_time_is_flagged():
     assert response["reward"] == 0.0
     assert response["metadata"]["errors"]["other_error"] is True
     assert "division" in response["metadata"]["errors"]["other_error_details"]
+
+
+@pytest.mark.parametrize("formula", ["9 ^ 9 ^ 9", "floor(1e9 * a) ^ ceil(1e9)", "exp(1000)"])
+def test_huge_powers_overflow_at_once_instead_of_computing_for_hours(formula):
+    """Numbers are floats: exact integer powers would hold the trainer's CPU and memory."""
+    started = time.perf_counter()
+    response = run_grader(multi(formula), "x")
+    assert response["reward"] == 0.0
+    details = response["metadata"]["errors"]["other_error_details"]
+    assert details.startswith("calculate_output:") and "range" in details  # float overflow
+    assert time.perf_counter() - started < 2.0
 
 
 def test_keys_may_not_shadow_functions():

@@ -4,6 +4,10 @@ Allowed: numbers, the sub-grader keys, ``+ - * /``, ``^`` as power, parentheses 
 functions ``min max abs floor ceil exp sqrt log``. Anything else is a ``formula_parse_error``.
 Parsing uses Python's ``ast`` after turning ``^`` into ``**`` (same precedence and
 right-associativity as mathematical power); the checked tree is evaluated by ``simpleeval``.
+
+Every number is a float, as in the JSON the formula comes from: Python's exact integers would
+let ``9 ^ 9 ^ 9`` or ``floor(1e9) ^ floor(1e9)`` compute for hours in the trainer, where floats
+overflow at once (an ``OverflowError``, flagged on the sample).
 """
 
 from __future__ import annotations
@@ -17,12 +21,21 @@ from simpleeval import SimpleEval
 
 from ..errors import GraderConfigError
 
+
+def _floor(value: float) -> float:
+    return float(math.floor(value))
+
+
+def _ceil(value: float) -> float:
+    return float(math.ceil(value))
+
+
 FUNCTIONS = {
     "min": min,
     "max": max,
     "abs": abs,
-    "floor": math.floor,
-    "ceil": math.ceil,
+    "floor": _floor,
+    "ceil": _ceil,
     "exp": math.exp,
     "sqrt": math.sqrt,
     "log": math.log,
@@ -62,7 +75,10 @@ class Formula:
         if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Expr):
             raise _parse_error(source, "a formula is one expression")
         self._check(tree.body[0].value)
-        self._tree = tree.body[0]
+        try:
+            self._tree = _Floats().visit(tree.body[0])
+        except OverflowError as error:
+            raise _parse_error(source, "a number too large for a float") from error
 
     def _check(self, node: ast.AST) -> None:
         if isinstance(node, ast.Constant):
@@ -90,5 +106,13 @@ class Formula:
     def evaluate(self, values: dict[str, float]) -> float:
         """The formula's value; math errors (division by zero, log of 0) raise ``ArithmeticError``
         or ``ValueError``."""
-        evaluator = SimpleEval(operators=OPERATORS, functions=FUNCTIONS, names=dict(values))
+        names = {name: float(value) for name, value in values.items()}
+        evaluator = SimpleEval(operators=OPERATORS, functions=FUNCTIONS, names=names)
         return float(evaluator.eval(self.source, previously_parsed=self._tree))
+
+
+class _Floats(ast.NodeTransformer):
+    """Integer literals become floats (see the module docstring)."""
+
+    def visit_Constant(self, node: ast.Constant) -> ast.Constant:
+        return ast.copy_location(ast.Constant(float(node.value)), node)
