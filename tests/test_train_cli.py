@@ -236,6 +236,37 @@ def test_api_with_python_rows_fires_hooks_and_stops_early(tmp_path, tiny_model_p
     assert [info["step"] for info in result.best_checkpoints] == [2, 1]  # a tie ranks the later step first
 
 
+def test_the_last_step_is_validated_when_the_interval_does_not_divide_it(tmp_path, tiny_model_path, fresh_plugins):
+    import torch
+
+    from rft_plugins.training.run import train
+
+    recorder = HookRecorder()
+    fresh_plugins.get_plugin_manager().register(recorder, name="recorder")
+    job = write_job(tmp_path, tiny_model_path)
+    data = yaml.safe_load(job.read_text())
+    data["method"]["reinforcement"]["hyperparameters"]["eval_interval"] = 2
+    job.write_text(yaml.safe_dump(data))
+    result = train(job, max_steps=3, progress_bar=False)
+    run = tmp_path / "run"
+
+    assert result.final_step == 3
+    validations = [value for name, value in recorder.calls if name == "validation_end"]
+    assert [step for step, _, _ in validations] == [2, 3]  # every 2 steps, and the last
+    rows = metric_rows(run / "metrics.csv")
+    assert steps_with(rows, "valid_reward_mean") == [2, 3]
+    final_reward = next(float(row["valid_reward_mean"]) for row in rows if row["step"] == "3" and row["valid_reward_mean"])
+    assert result.metrics["valid_reward_mean"] == pytest.approx(final_reward) == pytest.approx(validations[-1][1])
+    records = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]
+    assert sorted({record["step"] for record in records}) == [2, 3]
+    # the final model competed for the best checkpoints (2 validations, 3 slots: both kept)
+    assert sorted(info["step"] for info in result.best_checkpoints) == [2, 3]
+    # the resume checkpoint was written after the final validation, with its history
+    checkpoint = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert checkpoint["global_step"] == 3
+    assert [entry["step"] for entry in checkpoint["callbacks"]["RunState"]["history"]] == [2, 3]
+
+
 def test_demo_job_runs_and_matches_the_quickstart_example(tmp_path):
     from rft_plugins.data.demo import JOB, demo_rows, jsonl_text
 

@@ -31,31 +31,50 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 class ResumeCheckpoint(Callback):
     """Keeps ``last.ckpt`` (everything needed to resume exactly) up to date.
 
-    Saved every ``every_n_steps`` optimisation steps and after each validation, so the state of
-    validation-time plugins (early stopping) is in it too.
+    Saved every ``every_n_steps`` optimisation steps and at the last step. A step followed by a
+    validation (every ``validation_interval`` steps and the last, see ``ValidateFinalStep``) is
+    saved after the validation instead, once: the checkpoint then holds the validation's results
+    and the state of validation-time plugins (early stopping), and a run killed mid-validation
+    resumes from an earlier step and validates again rather than skipping it.
     """
 
-    def __init__(self, folder: Path, every_n_steps: int):
+    def __init__(self, folder: Path, every_n_steps: int, validation_interval: int | None):
         self.path = Path(folder) / LAST_CHECKPOINT
         self.every_n_steps = every_n_steps
-        self._saved_at: int | None = None
+        self.validation_interval = validation_interval
+
+    def _validates_after(self, trainer: Trainer) -> bool:
+        step = trainer.global_step
+        interval = self.validation_interval
+        return interval is not None and (step % interval == 0 or step >= trainer.max_steps)
 
     def _save(self, trainer: Trainer) -> None:
-        if trainer.sanity_checking or self._saved_at == trainer.global_step:
-            return
         for logger in trainer.loggers:  # the metrics files must reach the checkpoint's step too
             logger.save()
         trainer.save_checkpoint(self.path, weights_only=False)
-        self._saved_at = trainer.global_step
 
     def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args: Any, **kwargs: Any) -> None:
-        if trainer.global_step % self.every_n_steps == 0:
+        step = trainer.global_step
+        if (step % self.every_n_steps == 0 or step >= trainer.max_steps) and not self._validates_after(trainer):
             self._save(trainer)
 
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if trainer.state.fn == "fit":
-            self._saved_at = None  # the same step, but now with the validation's results
+        if trainer.state.fn == "fit" and not trainer.sanity_checking:
             self._save(trainer)
+
+
+class ValidateFinalStep(Callback):
+    """Validates the model of the last step even when the step count is no multiple of the interval.
+
+    The final model is the one people take away, so it is scored and competes for the best
+    checkpoints. Lightning validates when a stop is requested (``_should_check_val_fx`` in its
+    training epoch loop), through the same path as a scheduled validation: the metrics are logged
+    at the last step, the ``rft_on_validation_end`` hooks fire and ``ResumeCheckpoint`` saves.
+    """
+
+    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args: Any, **kwargs: Any) -> None:
+        if trainer.global_step >= trainer.max_steps:
+            trainer.should_stop = True
 
 
 class RunState(Callback):

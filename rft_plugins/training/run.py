@@ -255,16 +255,20 @@ def train(
 def build_trainer(
     job: Job, plan: ResolvedHyperparameters, folder: Path, context: RunContext, progress_bar: bool, has_validation: bool
 ) -> Any:
-    """The ``lightning.Trainer`` of a run: steps, validation cadence, devices, loggers, checkpoints."""
+    """The ``lightning.Trainer`` of a run: steps, validation cadence (every ``eval_interval`` steps
+    and the last), devices, loggers, checkpoints."""
     import lightning
 
-    from .callbacks import AtomicCheckpointIO, ResumeCheckpoint, RewardProgressBar, RunState
+    from .callbacks import AtomicCheckpointIO, ResumeCheckpoint, RewardProgressBar, RunState, ValidateFinalStep
     from .outputs import ResumableCSVLogger, StepsCompletedTensorBoardLogger
 
-    callbacks = [
-        ResumeCheckpoint(folder / "checkpoints", job.trainer.save_steps or plan.eval_interval),
+    validation_interval = plan.eval_interval if has_validation else None
+    callbacks: list[Any] = [
+        ResumeCheckpoint(folder / "checkpoints", job.trainer.save_steps or plan.eval_interval, validation_interval),
         RunState(context),
     ]
+    if has_validation:
+        callbacks.append(ValidateFinalStep())
     if progress_bar:
         callbacks.append(RewardProgressBar())
     return lightning.Trainer(
