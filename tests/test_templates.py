@@ -71,5 +71,29 @@ def test_syntax_error_is_a_config_error():
 
 def test_sandbox_blocks_python_internals():
     with pytest.raises(GradingError) as error:
-        render("{{ item.x.__class__.__mro__[1].__subclasses__() }}", item={"x": "s"})
+        render("{{ item.x.__class__.__mro__[1] }}", item={"x": "s"})
     assert error.value.flag == "invalid_variable_error"
+
+
+def test_quoted_keys_and_negative_indexes():
+    assert render("{{ item['a key'][-1] }}", item={"a key": ["first", "last"]}) == "last"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ 10 ** 99999999 }}",  # hours of CPU in the trainer
+        '{{ "x" * 3000000000 }}',  # 3 GB
+        "{{ item.x.ljust(3000000000) }}",
+        "{{ item.x.__class__.__mro__[1].__subclasses__() }}",
+        "{{ item.x | lower }}",
+        "{% for c in item.x %}{{ c }}{% endfor %}",
+        "{{ item[item.key] }}",
+        "{{ item.list[1.5] }}",
+        "{{ 'literal' }}",
+    ],
+)
+def test_anything_but_references_is_a_config_error(source):
+    with pytest.raises(GraderConfigError) as error:
+        Template(source, "input")
+    assert error.value.field == "input" and "references such as" in error.value.message

@@ -1,9 +1,12 @@
 """OpenAI-style templates (``{{ item.a.b }}``, ``{{ sample.output_tools[0].function.name }}``).
 
-Rendered by jinja2's sandboxed environment, so a template from someone else's job file cannot
-reach Python internals. Only the namespaces ``item`` and ``sample`` exist. Values that are not
-strings render as JSON for lists, objects, booleans and null, and with ``str()`` for numbers
-(OpenAI leaves this unspecified).
+As on OpenAI, a template is text with references: a namespace (``item`` or ``sample``) followed
+by ``.name`` and ``[index]`` steps (``["key"]``, ``[0]``, ``[-1]``). Nothing else of jinja2 is
+accepted (operators, filters, calls, ``{% %}`` statements): a template from someone else's job
+file could otherwise compute ``{{ 10 ** 99999999 }}`` or build ``{{ "x" * 3000000000 }}`` in the
+trainer. Rendering still goes through jinja2's sandboxed environment, which keeps references
+away from Python internals (``item.x.__class__``). Values that are not strings render as JSON for
+lists, objects, booleans and null, and with ``str()`` for numbers (OpenAI leaves this unspecified).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import json
 from typing import Any
 
 import jinja2
-from jinja2 import meta
+from jinja2 import meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ..errors import GraderConfigError, GradingError
@@ -36,6 +39,26 @@ _ENVIRONMENT = ImmutableSandboxedEnvironment(
 )
 
 
+_NOT_A_REFERENCE = "templates hold references such as {{ item.a[0].b }} only"
+
+
+def _is_index(node: nodes.Node) -> bool:
+    """A constant key or position: ``"key"``, ``0``, ``-1``."""
+    if isinstance(node, nodes.Neg):
+        return isinstance(node.node, nodes.Const) and type(node.node.value) is int
+    return isinstance(node, nodes.Const) and isinstance(node.value, (int, str))
+
+
+def _check_reference(node: nodes.Node, field: str) -> None:
+    """``node`` is a name followed by ``.attr`` and constant ``[index]`` steps, or a config error."""
+    while isinstance(node, (nodes.Getattr, nodes.Getitem)):
+        if isinstance(node, nodes.Getitem) and not _is_index(node.arg):
+            raise GraderConfigError(field, f"{_NOT_A_REFERENCE}: an index is a number or a quoted key")
+        node = node.node
+    if not isinstance(node, nodes.Name):
+        raise GraderConfigError(field, f"{_NOT_A_REFERENCE}, not {type(node).__name__}")
+
+
 class Template:
     """A compiled template; compile errors and unknown namespaces are config errors."""
 
@@ -48,6 +71,12 @@ class Template:
             parsed = _ENVIRONMENT.parse(source)
         except jinja2.TemplateSyntaxError as error:
             raise GraderConfigError(field, f"template syntax error: {error.message}") from error
+        for output in parsed.body:
+            if not isinstance(output, nodes.Output):
+                raise GraderConfigError(field, f"{_NOT_A_REFERENCE}, not {type(output).__name__} statements")
+            for node in output.nodes:
+                if not isinstance(node, nodes.TemplateData):
+                    _check_reference(node, field)
         unknown = meta.find_undeclared_variables(parsed) - NAMESPACES
         if unknown:
             raise GraderConfigError(
