@@ -22,7 +22,7 @@ import pydantic
 from ..errors import GraderConfigError
 from ..graders.config import GraderConfig, parse_config
 from ..graders.types import Grade, Sample
-from ..judges.base import JudgeReply, JudgeRequest, build_backend
+from ..judges.base import LOCAL_MODEL_PREFIX, JudgeReply, JudgeRequest, build_backend
 from ..judges.messages import InputMessage, JudgeMessages, add_instruction
 from ..judges.parsing import JudgeParseError, excerpt, parse_label, parse_score
 from ..project import hookimpl
@@ -80,14 +80,21 @@ class ModelGrader:
     schema_name = "result"
 
     def __init__(self, spec: ModelGraderConfig):
+        """Subclasses set what ``result_schema`` and ``instruction`` read before calling this."""
         judge = dict(spec.judge or {})
         format_instruction = judge.pop("format_instruction", True)
         if not isinstance(format_instruction, bool):
             raise GraderConfigError("judge.format_instruction", "must be true or false")
-        self.format_instruction = format_instruction
+        self.instruction_text = self.instruction() if format_instruction else None
         self.model = spec.model
         self.messages = JudgeMessages(spec.input)
         self.sampling = spec.sampling_params.model_dump(exclude_none=True) if spec.sampling_params else {}
+        self.schema = {
+            "type": "object",
+            "properties": {"steps": STEPS_SCHEMA, "result": self.result_schema()},
+            "required": ["steps", "result"],
+            "additionalProperties": False,
+        }
         self.backend_name, self.backend = build_backend(spec.model, judge)
 
     def result_schema(self) -> dict[str, Any]:
@@ -101,20 +108,10 @@ class ModelGrader:
 
     def _request(self, sample: Sample, item: dict[str, Any]) -> JudgeRequest:
         messages = self.messages.render(sample.to_dict(), item)
-        if self.format_instruction:
-            messages = add_instruction(messages, self.instruction())
-        schema = {
-            "type": "object",
-            "properties": {"steps": STEPS_SCHEMA, "result": self.result_schema()},
-            "required": ["steps", "result"],
-            "additionalProperties": False,
-        }
-        model = self.backend_model()
-        return JudgeRequest(model, messages, self.schema_name, schema, dict(self.sampling))
-
-    def backend_model(self) -> str:
-        """The model name sent to the backend (``hf:`` prefix removed)."""
-        return self.model.removeprefix("hf:")
+        if self.instruction_text is not None:
+            messages = add_instruction(messages, self.instruction_text)
+        model = self.model.removeprefix(LOCAL_MODEL_PREFIX)
+        return JudgeRequest(model, messages, self.schema_name, self.schema, dict(self.sampling))
 
     def _account(self, grade: Grade, reply: JudgeReply) -> Grade:
         grade.token_usage = dict(reply.usage) or None

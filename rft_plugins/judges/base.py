@@ -65,7 +65,7 @@ class JudgeBackend(Protocol):
 
 
 def build_backend(model: str, judge: dict[str, Any] | None) -> tuple[str, JudgeBackend]:
-    """The backend a grader config asks for, and the model name to send it.
+    """The name of the backend a grader config asks for, and the backend, built for ``model``.
 
     ``judge.backend`` names it; ``model: "hf:<path>"`` means ``transformers``; otherwise the
     OpenAI-compatible default. Option errors are reported under ``judge.``.
