@@ -438,3 +438,54 @@ def test_local_backend_sampling_varies_without_a_seed(tiny_model_path):
     finally:
         unseeded.close()
     assert len(texts) > 1  # sampling really samples
+
+
+@pytest.fixture(scope="module")
+def chatty_model_path(tmp_path_factory):
+    """A tiny model (seed 1) whose greedy replies differ from prompt to prompt, one of them
+    ending at once with the end-of-turn token: what batching must keep apart."""
+    from rft_plugins.tiny_model import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("chatty-model"), seed=1)
+
+
+def test_local_backend_batches_queued_calls_without_changing_replies(chatty_model_path):
+    texts = ["Paris", "Lyon is the answer", "x", "I think it is Marseille", "Nice!", "Toulouse", "Bordeaux", "?"]
+    items = [{}] * len(texts)
+
+    def config(**judge) -> dict:
+        return {"type": "score_model", "name": "local", "model": f"hf:{chatty_model_path}",
+                "input": [{"role": "user", "content": "{{ sample.output_text }}"}],
+                "sampling_params": {"max_completions_tokens": 12, "temperature": 0},
+                "judge": {"format_instruction": False, **judge}}
+
+    def replies(grades) -> list:
+        return [(grade.errors["model_grader_parse_error_details"], grade.token_usage) for grade in grades]
+
+    with build_grader(config()) as grader, build_grader(config(max_batch_size=3)) as small:
+        one_by_one = replies([grader.grade(text, {}) for text in texts])
+        shared = grader.impl.backend.shared
+        batch_sizes = []
+        generate = shared.model.generate
+
+        def counting_generate(**inputs):
+            batch_sizes.append(inputs["input_ids"].shape[0])
+            return generate(**inputs)
+
+        shared.model.generate = counting_generate
+        assert replies(grader.grade_batch(texts, items)) == one_by_one  # padding changes nothing
+        assert len(batch_sizes) < len(texts) and max(batch_sizes) > 1
+        stopped = [usage["completion_tokens"] for _, usage in one_by_one if usage["completion_tokens"] < 12]
+        assert stopped  # one reply ended early while the others in its batch went on
+
+        batch_sizes.clear()
+        assert replies(small.grade_batch(texts, items)) == one_by_one
+        assert max(batch_sizes) <= 3
+
+        batch_sizes.clear()
+        seeded = config()
+        seeded["sampling_params"] = {"max_completions_tokens": 12, "temperature": 1.0, "seed": 5}
+        with build_grader(seeded) as sampler:
+            grades = sampler.grade_batch(["Paris"] * 4, [{}] * 4)
+        assert batch_sizes == [1, 1, 1, 1]  # a seed reproduces its reply only alone
+        assert len({detail for detail, _ in replies(grades)}) == 1
