@@ -36,6 +36,11 @@ MAKE_SYM = 1 << 12
 REFER = 1 << 13  # ABI 2
 TRUNCATE = 1 << 14  # ABI 3
 
+#: What ABI 1 handles: every right above but REFER and TRUNCATE.
+ABI1_RIGHTS = (
+    EXECUTE | WRITE_FILE | READ_FILE | READ_DIR | REMOVE_DIR | REMOVE_FILE | MAKE_CHAR | MAKE_DIR
+    | MAKE_REG | MAKE_SOCK | MAKE_FIFO | MAKE_BLOCK | MAKE_SYM
+)
 FILE_RIGHTS = EXECUTE | WRITE_FILE | READ_FILE | TRUNCATE
 READ = EXECUTE | READ_FILE | READ_DIR
 WRITE = (
@@ -69,12 +74,8 @@ def abi_version() -> int:
 
 
 def _handled_fs(abi: int) -> int:
-    rights = (1 << 13) - 1
-    if abi >= 2:
-        rights |= REFER
-    if abi >= 3:
-        rights |= TRUNCATE
-    return rights
+    """The filesystem rights this kernel knows; naming others makes create_ruleset fail."""
+    return ABI1_RIGHTS | (REFER if abi >= 2 else 0) | (TRUNCATE if abi >= 3 else 0)
 
 
 def _check(result: int, what: str) -> int:
