@@ -15,7 +15,7 @@ import pydantic
 from ..errors import GraderConfigError
 from ..graders.config import GraderConfig, parse_config
 from ..graders.similarity import similarity
-from ..graders.templates import Template
+from ..graders.templates import InputAndReference
 from ..graders.types import Grade, Sample
 from ..project import hookimpl
 
@@ -38,8 +38,7 @@ class TextSimilarityGrader:
 
     def __init__(self, config: dict[str, Any]):
         spec = parse_config(TextSimilarityConfig, config)
-        self.input = Template(spec.input, "input")
-        self.reference = Template(spec.reference, "reference")
+        self.texts = InputAndReference(spec.input, spec.reference)
         self.metric: str = spec.evaluation_metric
         self.pass_threshold = spec.pass_threshold
         self.model_path: str | None = None
@@ -54,9 +53,7 @@ class TextSimilarityGrader:
                 raise GraderConfigError("model", str(error)) from error
 
     def grade(self, sample: Sample, item: dict[str, Any]) -> Grade:
-        context = sample.to_dict()
-        text = self.input.render(context, item)
-        reference = self.reference.render(context, item)
+        text, reference = self.texts.render(sample, item)
         scores: dict[str, Any] = {"evaluation_metric": self.metric}
         wordnet = None
         if self.metric == "meteor":

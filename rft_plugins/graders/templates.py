@@ -19,6 +19,7 @@ from jinja2 import meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ..errors import GraderConfigError, GradingError
+from .types import Sample
 
 NAMESPACES = frozenset({"item", "sample"})
 
@@ -94,3 +95,16 @@ class Template:
         except jinja2.exceptions.SecurityError as error:
             raise GradingError("invalid_variable_error", f"{self.field}: {error}") from error
 
+
+class InputAndReference:
+    """The ``input`` and ``reference`` templates of a grader that compares the two (string_check,
+    text_similarity, plugins such as math_verify), compiled once and rendered together."""
+
+    def __init__(self, input: str, reference: str):
+        self.input = Template(input, "input")
+        self.reference = Template(reference, "reference")
+
+    def render(self, sample: Sample, item: dict[str, Any]) -> tuple[str, str]:
+        """``(input, reference)`` for one sample; an unresolvable variable flags the sample."""
+        context = sample.to_dict()
+        return self.input.render(context, item), self.reference.render(context, item)

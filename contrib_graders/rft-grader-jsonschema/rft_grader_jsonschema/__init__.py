@@ -15,7 +15,7 @@ from typing import Any
 import jsonschema
 from pydantic import Field
 
-from rft_plugins import Grade, GraderConfigError, GradingError, hookimpl
+from rft_plugins import Grade, GraderConfigError, GradingError, Sample, hookimpl
 from rft_plugins.graders.config import GraderConfig, parse_config
 
 
@@ -41,7 +41,7 @@ class JsonSchemaGrader:
         except jsonschema.SchemaError as error:
             raise GraderConfigError("schema", f"not a valid JSON Schema: {error.message}") from error
 
-    def grade(self, sample, item: dict[str, Any]) -> Grade:
+    def grade(self, sample: Sample, item: dict[str, Any]) -> Grade:
         if sample.output_json is None and sample.output_text.strip() != "null":
             raise GradingError("sample_parse_error", "the output is not valid JSON")
         validator = self.validator

@@ -15,9 +15,9 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from rft_plugins import Grade, GradingError, hookimpl
+from rft_plugins import Grade, GradingError, Sample, hookimpl
 from rft_plugins.graders.config import GraderConfig, parse_config
-from rft_plugins.graders.templates import Template
+from rft_plugins.graders.templates import InputAndReference
 
 
 class MathVerifyConfig(GraderConfig):
@@ -29,19 +29,18 @@ class MathVerifyConfig(GraderConfig):
 class MathVerifyGrader:
     def __init__(self, config: dict[str, Any]):
         spec = parse_config(MathVerifyConfig, config)
-        self.input = Template(spec.input, "input")
-        self.reference = Template(spec.reference, "reference")
+        self.texts = InputAndReference(spec.input, spec.reference)
         self.timeout = spec.timeout_seconds
 
-    def grade(self, sample, item: dict[str, Any]) -> Grade:
+    def grade(self, sample: Sample, item: dict[str, Any]) -> Grade:
         from math_verify import parse, verify
 
         timeout = self.timeout if threading.current_thread() is threading.main_thread() else None
-        context = sample.to_dict()
-        gold = parse(self.reference.render(context, item), parsing_timeout=timeout)
+        answer_text, reference = self.texts.render(sample, item)
+        gold = parse(reference, parsing_timeout=timeout)
         if not gold:
             raise GradingError("invalid_variable_error", "the reference does not parse as mathematics")
-        answer = parse(self.input.render(context, item), parsing_timeout=timeout)
+        answer = parse(answer_text, parsing_timeout=timeout)
         if not answer:
             return Grade(reward=0.0, scores={"parsed_answer": None})
         passed = verify(gold, answer, timeout_seconds=timeout)
