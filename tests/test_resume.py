@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -11,7 +12,9 @@ import textwrap
 import time
 from pathlib import Path
 
+import lightning
 import pytest
+import torch
 import yaml
 from train_jobs import RFT, chat, metric_rows, write_job as write_job_files
 
@@ -21,6 +24,8 @@ from rft_plugins.training.checkpoints import (
     keep_best,
     remove_stale_temporaries,
 )
+from rft_plugins.training.loaders import train_loader
+from rft_plugins.training.run import RunError, train
 
 GRADER = {
     "type": "string_check",
@@ -50,7 +55,7 @@ def wait_for(condition, timeout: float, process: subprocess.Popen | None = None)
         time.sleep(0.05)
 
 
-def test_a_run_killed_with_sigkill_resumes_to_the_same_final_step(tmp_path, tiny_model_path):
+def test_a_run_killed_with_sigkill_resumes_to_the_same_final_step(tmp_path, tiny_model_path, caplog):
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -59,6 +64,11 @@ def test_a_run_killed_with_sigkill_resumes_to_the_same_final_step(tmp_path, tiny
     last = run / "checkpoints" / "last.ckpt"
     process = subprocess.Popen(
         [RFT, "train", str(job), "--no-progress"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    # the same job, never interrupted: what the resumed run must reproduce
+    reference = subprocess.Popen(
+        [RFT, "train", str(job), "--no-progress", "--output-dir", str(tmp_path / "reference")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
     try:
         wait_for(last.exists, timeout=180, process=process)  # the first checkpoint: step 2 of 8
@@ -88,17 +98,105 @@ def test_a_run_killed_with_sigkill_resumes_to_the_same_final_step(tmp_path, tiny
     assert [int(row["step"]) for row in rows if row["train_reward_mean"]] == list(range(1, 9))
     assert [int(row["step"]) for row in rows if row["valid_reward_mean"]] == [4, 8]
 
-    # resuming a finished run trains nothing and reports the same result
-    again = subprocess.run([RFT, "train", str(job), "--resume", "--json"], capture_output=True, text=True, timeout=120)
-    assert again.returncode == 0 and json.loads(again.stdout)["final_step"] == 8
-    assert "already finished" in again.stderr
+    # exact resume: the same prompts in the same order, the same samples drawn, the same updates
+    assert reference.wait(timeout=240) == 0, reference.stderr.read()[-3000:]
+    reference_run = tmp_path / "reference"
+    reference_rows = metric_rows(reference_run / "metrics.csv")
+    for column in ("train_reward_mean", "completion_length_mean", "loss", "valid_reward_mean"):
+        resumed_values = {row["step"]: float(row[column]) for row in rows if row[column]}
+        assert resumed_values == {row["step"]: float(row[column]) for row in reference_rows if row[column]}, column
+    samples = (run / "samples.jsonl").read_text().splitlines()
+    assert len(samples) == 2 * 2 and samples == (reference_run / "samples.jsonl").read_text().splitlines()
+    final = AutoModelForCausalLM.from_pretrained(run / "final").state_dict()
+    for name, value in AutoModelForCausalLM.from_pretrained(reference_run / "final").state_dict().items():
+        assert torch.equal(final[name], value), name
+
+    # resuming a finished run trains nothing and reports the same result (in process: no start-up cost)
+    with caplog.at_level(logging.WARNING, logger="rft_plugins.training.run"):
+        again = train(job, resume=True)
+    assert again.final_step == 8 and again.to_dict() == summary
+    assert "already finished" in caplog.text
 
     # resuming with a different job is refused, naming what changed
     data = yaml.safe_load(job.read_text())
     data["trainer"]["learning_rate"] = 5e-3
     job.write_text(yaml.safe_dump(data))
-    refused = subprocess.run([RFT, "train", str(job), "--resume"], capture_output=True, text=True, timeout=120)
-    assert refused.returncode == 2 and "trainer.learning_rate" in refused.stderr
+    with pytest.raises(RunError, match=r"the job differs from the run in .* \(trainer.learning_rate\)"):
+        train(job, resume=True)
+
+
+class DataOrder(lightning.LightningModule):
+    """No model, just the ids of the rows each step trains on, from the loop's own training loader."""
+
+    def __init__(self):
+        super().__init__()
+        self.automatic_optimization = False
+        self.weight = torch.nn.Parameter(torch.zeros(()))
+        self.seen: list[list[int]] = []
+
+    def train_dataloader(self):
+        return train_loader([{"id": number} for number in range(6)], batch_size=2, seed=3, rank=0, world=1)
+
+    def training_step(self, batch, batch_idx):
+        self.seen.append([row["id"] for row in batch])
+        optimizer = self.optimizers()
+        optimizer.zero_grad()
+        self.manual_backward((self.weight - 1) ** 2)
+        optimizer.step()
+
+    def val_dataloader(self):
+        return [0]
+
+    def validation_step(self, batch, batch_idx):
+        pass
+
+    def configure_optimizers(self):
+        return torch.optim.SGD([self.weight], lr=0.1)
+
+
+class SaveAt(lightning.Callback):
+    """Saves a checkpoint at one step, after the batch or after that step's validation."""
+
+    def __init__(self, path: Path, step: int, moment: str):
+        self.path, self.step, self.moment = path, step, moment
+
+    def on_train_batch_end(self, trainer, *args):
+        if self.moment == "batch" and trainer.global_step == self.step:
+            trainer.save_checkpoint(self.path)
+
+    def on_validation_end(self, trainer, module):
+        if self.moment == "validation" and trainer.global_step == self.step:
+            trainer.save_checkpoint(self.path)
+
+
+def data_order_trainer(*callbacks) -> lightning.Trainer:
+    return lightning.Trainer(
+        max_steps=9, max_epochs=-1, val_check_interval=4, check_val_every_n_epoch=None, num_sanity_val_steps=0,
+        accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, callbacks=list(callbacks),
+    )
+
+
+@pytest.mark.parametrize(
+    "step, moment",
+    [(2, "batch"), (3, "batch"), (4, "validation"), (6, "batch"), (8, "validation")],
+    ids=["mid-epoch", "epoch-end", "after-validation", "second-epoch-end", "third-epoch-validation"],
+)
+def test_a_resumed_run_trains_on_the_rows_an_uninterrupted_run_would(tmp_path, step, moment):
+    """6 rows, 2 per step: epochs end at steps 3, 6, 9; validation every 4 steps. Resumed from a
+    checkpoint at ``step``, Lightning restores the loader's place and the rest is the same."""
+    uninterrupted = DataOrder()
+    checkpoint = tmp_path / "at.ckpt"
+    data_order_trainer(SaveAt(checkpoint, step, moment)).fit(uninterrupted)
+    assert len(uninterrupted.seen) == 9
+    assert sorted(sum(uninterrupted.seen[:3], [])) == list(range(6))  # an epoch covers every row once
+    assert uninterrupted.seen[:3] != uninterrupted.seen[3:6]  # each epoch has its own order
+
+    resumed = DataOrder()
+    trainer = data_order_trainer()
+    trainer.fit(resumed, ckpt_path=checkpoint)
+    assert trainer.global_step == 9
+    assert resumed.seen == uninterrupted.seen[step:]
 
 
 WRITER = textwrap.dedent(

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import copy
 import time
+import warnings
 from typing import Any
 
 import lightning
 import torch
-from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
+from torch.utils.data import DataLoader
 
 from ..data.rows import validate_row
 from ..graders.build import build_grader
@@ -31,20 +32,13 @@ from ..plugins import get_plugin_manager
 from ..sampling import RolloutBatch, SamplingParams, build_sampler, completion_logprobs
 from ..sampling.logprobs import eval_mode
 from ..shaping import ShapingBatch, build_shapers
+from . import random_state
+from .distributed import gather, rank_and_world
 from .grading import BackgroundGrader
+from .loaders import ResumableDataLoader, train_loader, validation_loader
 from .losses import policy_loss
 from .reward_metrics import ScoredSample, flags_of, reward_metrics
 from .settings import ResolvedSettings
-
-
-def collate_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Batches stay lists of row dicts: prompts are tokenised per row by the module."""
-    return list(rows)
-
-
-def collate_indexed(pairs: list[tuple[int, dict[str, Any]]]) -> tuple[list[int], list[dict[str, Any]]]:
-    """Validation batches keep each row's index, to drop the padding ``DistributedSampler`` adds."""
-    return [index for index, _ in pairs], [row for _, row in pairs]
 
 
 def load_policy(settings: ResolvedSettings) -> Any:
@@ -67,27 +61,17 @@ def load_policy(settings: ResolvedSettings) -> Any:
     return model
 
 
-def _world() -> tuple[int, int]:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
-
-
-def gather_lists(local: list[Any]) -> list[list[Any]]:
-    """Every process's list, in rank order (just ``[local]`` without data parallelism)."""
-    rank, world = _world()
-    if world == 1:
-        return [local]
-    gathered: list[Any] = [None] * world
-    torch.distributed.all_gather_object(gathered, local)
-    return gathered
-
-
 def _message_text(message: dict[str, Any]) -> str:
     content = message.get("content")
     if isinstance(content, list):
         return "".join(part.get("text", "") for part in content if isinstance(part, dict))
     return "" if content is None else str(content)
+
+
+#: where the processes' random generator states go in a Lightning checkpoint
+RANDOM_STATE_KEY = "rft_random_state"
+#: where the validation records (the samples table) go in a Lightning checkpoint
+VALIDATION_RECORDS_KEY = "rft_validation_records"
 
 
 class RFTModule(lightning.LightningModule):
@@ -115,6 +99,7 @@ class RFTModule(lightning.LightningModule):
         self.validation_records: list[dict[str, Any]] = []
         self._grading: BackgroundGrader | None = None
         self._validation_outputs: list[dict[str, Any]] = []
+        self._restored_random_state: list[dict[str, Any]] | None = None
 
     # ----------------------------------------------------------------- data
     def _processes(self) -> tuple[int, int]:
@@ -123,32 +108,18 @@ class RFTModule(lightning.LightningModule):
             return 0, 1
         return trainer.global_rank, trainer.world_size
 
-    def train_dataloader(self) -> DataLoader:
-        """``batch_size`` prompts per step over all processes, shuffled reproducibly by ``seed``."""
+    def train_dataloader(self) -> ResumableDataLoader:
+        """``batch_size`` prompts per step over all processes, shuffled reproducibly by ``seed``;
+        a resumed run continues the interrupted epoch where it stopped."""
         rank, world = self._processes()
-        if self.settings.batch_size % world:
-            raise ValueError(
-                f"batch_size {self.settings.batch_size} must be a multiple of the number of processes ({world})"
-            )
-        if world > 1:
-            sampler: Any = DistributedSampler(
-                self.train_rows, num_replicas=world, rank=rank, shuffle=True, seed=self.settings.seed
-            )
-        else:
-            sampler = RandomSampler(self.train_rows, generator=torch.Generator().manual_seed(self.settings.seed))
-        return DataLoader(
-            self.train_rows, batch_size=self.settings.batch_size // world, sampler=sampler, collate_fn=collate_rows
-        )
+        return train_loader(self.train_rows, self.settings.batch_size, self.settings.seed, rank, world)
 
     def val_dataloader(self) -> DataLoader | list:
         """Every validation row once per validation, split over processes."""
         if not self.valid_rows:
             return []
         rank, world = self._processes()
-        indexed = list(enumerate(self.valid_rows))
-        sampler = DistributedSampler(indexed, num_replicas=world, rank=rank, shuffle=False) if world > 1 else None
-        size = max(1, self.settings.batch_size // world)
-        return DataLoader(indexed, batch_size=size, sampler=sampler, collate_fn=collate_indexed)
+        return validation_loader(self.valid_rows, self.settings.batch_size, rank, world)
 
     def encode_prompt(self, row: dict[str, Any]) -> list[int]:
         """The row's chat rendered by the tokenizer's template, cut to ``max_prompt_length`` from the left."""
@@ -220,6 +191,32 @@ class RFTModule(lightning.LightningModule):
 
     def on_train_start(self) -> None:
         get_plugin_manager().hook.rft_on_train_start(job=self.settings, module=self)
+        if self._restored_random_state is not None:  # resumed: continue the checkpointed streams
+            rank, world = rank_and_world()
+            states, self._restored_random_state = self._restored_random_state, None
+            if len(states) == world:
+                random_state.restore(states[rank])
+            else:
+                warnings.warn(
+                    f"the checkpoint holds the random state of {len(states)} processes, this run has {world}: "
+                    "sampling continues from a fresh random state",
+                    stacklevel=2,
+                )
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Keep every process's random state, so a resumed run draws the completions this one
+        would, and the validation records so far, so the samples table still has them all.
+
+        Gathers over processes: like ``Trainer.save_checkpoint`` itself, call it on every process.
+        """
+        checkpoint[RANDOM_STATE_KEY] = gather(random_state.capture())
+        checkpoint[VALIDATION_RECORDS_KEY] = list(self.validation_records)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Hold the saved random states until training starts: Lightning sets up the data loaders
+        and fires start hooks in between, and the uninterrupted run did none of that there."""
+        self._restored_random_state = checkpoint.get(RANDOM_STATE_KEY)
+        self.validation_records = list(checkpoint.get(VALIDATION_RECORDS_KEY, []))
 
     def training_step(self, rows: list[dict[str, Any]], batch_idx: int) -> torch.Tensor:
         settings = self.settings
@@ -315,8 +312,8 @@ class RFTModule(lightning.LightningModule):
         process's scored samples (for metrics) and the DAPO token normaliser (TRL's)."""
         lengths = rollout.completion_lengths
         local = [ScoredSample.from_grade(g, n, t) for g, n, t in zip(grades, lengths, rollout.truncated)]
-        per_rank = gather_lists(local)
-        rank, world = _world()
+        per_rank = gather(local)
+        rank, world = rank_and_world()
         offset = sum(len(part) for part in per_rank[:rank])
         everyone = [sample for part in per_rank for sample in part]
         batch = ShapingBatch(
@@ -359,7 +356,7 @@ class RFTModule(lightning.LightningModule):
     def on_validation_epoch_end(self) -> None:
         outputs, self._validation_outputs = self._validation_outputs, []
         seen: dict[tuple[int, int], dict[str, Any]] = {}
-        for part in gather_lists(outputs):
+        for part in gather(outputs):
             for record in part:  # DistributedSampler repeats rows to even out processes: keep one
                 seen.setdefault((record["index"], record["sample"]), record)
         if not seen:

@@ -1,0 +1,38 @@
+"""Random number generator states for checkpoints, so a resumed run samples as if never stopped.
+
+Lightning seeds once at the start (``seed_everything``) and keeps no generator state in its
+checkpoints, so without this a resumed run would draw its completions from a fresh stream.
+States are kept as tensors and plain numbers, so the checkpoint still loads with
+``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import numpy
+import torch
+
+
+def capture() -> dict[str, Any]:
+    """This process's generator states: torch (CPU and CUDA), NumPy and Python's ``random``."""
+    kind, keys, position, has_gauss, cached_gauss = numpy.random.get_state()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": (kind, torch.from_numpy(keys.astype("int64")), position, has_gauss, cached_gauss),
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore(state: dict[str, Any]) -> None:
+    """Put back what ``capture`` returned."""
+    torch.set_rng_state(state["torch"])
+    kind, keys, position, has_gauss, cached_gauss = state["numpy"]
+    numpy.random.set_state((kind, keys.numpy().astype("uint32"), position, has_gauss, cached_gauss))
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
