@@ -1,0 +1,100 @@
+"""The learning-curve and vs-TRL benchmarks run end to end (tiny sizes) and report sound figures.
+
+Each script runs as users run it: a real subprocess, real ``rft train`` and ``trl.GRPOTrainer``
+runs on the tiny model. (benchmarks/graders.py has its test in test_text_similarity.py.)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def run_script(name: str, *arguments: str) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    finished = subprocess.run([sys.executable, str(BENCHMARKS / name), *arguments], capture_output=True, text=True,
+                              env=environment, timeout=300)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    return finished
+
+
+def is_reward(value: float) -> bool:
+    return isinstance(value, float) and 0.0 <= value <= 1.0
+
+
+def test_learning_curve_writes_table_png_and_json(tmp_path):
+    finished = run_script("learning_curve.py", "--steps", "2", "--seeds", "0", "--eval-interval", "1",
+                          "--eval-samples", "1", "--output-dir", str(tmp_path))
+    assert "train reward (window)" in finished.stdout and "final valid" in finished.stdout
+    assert (tmp_path / "learning_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = json.loads((tmp_path / "learning_curve.json").read_text())
+
+    assert report["steps"] == 2 and report["seeds"] == [0]
+    assert report["task"]["train_prompts"] == 19 and report["task"]["valid_prompts"] == 5
+    [run] = report["runs"]
+    assert run["steps"] == 2
+    assert [step for step, _ in run["train_reward"]] == [1, 2]
+    assert [step for step, _ in run["valid_reward"]] == [0, 1, 2]  # before training, then every step
+    assert all(is_reward(value) for _, value in run["train_reward"] + run["valid_reward"])
+    assert run["initial_valid_reward"] == run["valid_reward"][0][1]
+    assert run["best_valid_reward"] == max(value for _, value in run["valid_reward"])
+    assert (Path(run["run_dir"]) / "metrics.csv").is_file()  # a whole `rft train` run folder
+
+    summary = report["summary"]
+    assert [row["step"] for row in summary["valid_reward"]] == [0, 1, 2]
+    for row in summary["valid_reward"] + summary["train_reward"]:
+        assert row["std"] == 0.0 and row["min"] == row["mean"] == row["max"]  # one seed: no spread
+    assert summary["final_valid_reward"]["mean"] == run["final_valid_reward"]
+    assert summary["seconds"]["mean"] > 0
+
+
+def test_vs_trl_reports_both_arms_side_by_side(tmp_path, capsys):
+    finished = run_script("vs_trl.py", "--steps", "2", "--seeds", "0", "--eval-interval", "2", "--eval-samples", "2",
+                          "--workdir", str(tmp_path), "--json")
+    report = json.loads(finished.stdout)
+    assert report["steps"] == 2 and report["seeds"] == [0]
+    assert report["differences"] and all(isinstance(text, str) for text in report["differences"])
+
+    ours, trl = report["settings"]["ours"], report["settings"]["trl"]
+    assert trl["per_device_train_batch_size"] == ours["batch_size"] * ours["num_generations"]  # samples, not prompts
+    assert trl["generation_batch_size"] == trl["per_device_train_batch_size"]  # one rollout per step
+    for key in ("num_generations", "max_completion_length", "learning_rate", "seed"):
+        assert trl[key] == ours[key], key
+    assert (trl["loss_type"], trl["beta"], trl["epsilon"], trl["num_iterations"]) == ("dapo", 0.0, 0.2, 1)
+    assert "constant" in trl["lr_scheduler_type"].lower() and trl["gradient_checkpointing"] is False
+    assert trl["num_generations_eval"] == ours["eval_samples"] == 2
+
+    runs = {run["arm"]: run for run in report["runs"]}
+    assert set(runs) == {"ours", "trl"}
+    for arm, run in runs.items():
+        assert run["steps"] == 2, arm
+        assert [step for step, _ in run["train_reward"]] == [1, 2], arm
+        assert [step for step, _ in run["valid_reward"]] == [2], arm
+        assert all(is_reward(value) for _, value in run["train_reward"] + run["valid_reward"]), arm
+        assert run["final_valid_reward"] == run["best_valid_reward"] == run["valid_reward"][0][1]
+        # the step's parts add up to the step (means are linear; medians need not be)
+        parts = sum(run[key]["mean"] for key in ("sampling_seconds", "grading_wait_seconds", "training_seconds"))
+        assert math.isclose(parts, run["step_seconds"]["mean"], rel_tol=1e-3), arm
+        assert run["sampling_seconds"]["mean"] > 0 and run["grading_seconds"]["mean"] > 0, arm
+        assert 0 < run["step_seconds"]["median"] < run["train_call_seconds"] < run["process_seconds"], arm
+        assert 100 < run["rss_before_training_mib"] <= run["peak_rss_mib"] < 8192, arm
+    assert set(report["summary"]) == {"ours", "trl"}
+    assert report["summary"]["trl"]["peak_rss_mib"]["mean"] == pytest.approx(runs["trl"]["peak_rss_mib"])
+
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import vs_trl
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    vs_trl.print_table(report)
+    table = capsys.readouterr().out
+    assert "ours (rft train)" in table and "TRL GRPOTrainer" in table and "peak RSS (MiB)" in table
+    assert "Not aligned:" in table
