@@ -80,6 +80,7 @@ class SharedModel:
     load_lock: threading.Lock = field(default_factory=threading.Lock)
     queue: list[_Call] = field(default_factory=list)
     queue_lock: threading.Lock = field(default_factory=threading.Lock)
+    released: bool = False  # the last user closed: nothing may load the model again
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -126,16 +127,20 @@ class SharedModel:
             calls, self.queue = self.queue, []
         groups: dict[Any, list[_Call]] = {}
         for call in calls:
-            if call.future.set_running_or_notify_cancel():  # False: its caller gave up
-                groups.setdefault(call.batch_key(), []).append(call)
+            groups.setdefault(call.batch_key(), []).append(call)
         for group in groups.values():
             size = group[0].backend.max_batch_size
             for start in range(0, len(group), size):
                 self._run(group[start : start + size])
 
-    def _run(self, calls: list[_Call]) -> None:
-        """One ``generate`` for ``calls``; a call whose prompt cannot be built fails alone."""
+    def _run(self, queued: list[_Call]) -> None:
+        """One ``generate`` for the calls still wanted; a prompt that cannot be built fails alone."""
+        calls = [call for call in queued if call.future.set_running_or_notify_cancel()]  # not given up
+        if not calls:
+            return
         try:
+            if self.released:
+                raise GradingError(SERVER_ERROR, "the judge backend was closed")
             self.load()
         except Exception as error:
             for call in calls:
@@ -233,6 +238,7 @@ def release_model(shared: SharedModel) -> None:
         if shared.users > 0:
             return
         _shared.pop(shared.key, None)
+    shared.released = True
     shared.worker.shutdown(wait=False, cancel_futures=True)
     shared.fail_queued("the judge backend was closed")
     shared.model = shared.tokenizer = None
