@@ -55,6 +55,7 @@ class EndpointGrader:
         self.sessions = LoopSessions(max_concurrency=spec.max_concurrency)
 
     async def agrade(self, sample: Sample, item: dict[str, Any]) -> Grade:
+        """One POST (and its retries, under one ``trace_id``); the reply's ``score`` is the reward."""
         trace_id = str(uuid.uuid4())
         payload = {"sample": sample.to_dict(), "item": item, "trace_id": trace_id}
         async with self.sessions.client() as client:

@@ -98,12 +98,15 @@ class ModelGrader:
         self.backend_name, self.backend = build_backend(spec.model, judge)
 
     def result_schema(self) -> dict[str, Any]:
+        """The JSON schema of the verdict's ``result`` (a number, or one of the labels)."""
         raise NotImplementedError
 
     def instruction(self) -> str:
+        """The format instruction added to the prompt, for judges without structured outputs."""
         raise NotImplementedError
 
     def verdict(self, text: str) -> Grade:
+        """The grade the reply's text gives; ``JudgeParseError`` if it gives none."""
         raise NotImplementedError
 
     def _request(self, sample: Sample, item: dict[str, Any]) -> JudgeRequest:
@@ -122,6 +125,7 @@ class ModelGrader:
         return grade
 
     async def agrade(self, sample: Sample, item: dict[str, Any]) -> Grade:
+        """Ask the judge; a refusal, an unparseable reply or no reply flags the sample."""
         request = self._request(sample, item)  # an unresolvable variable flags the sample here
         reply = await self.backend.complete(request)  # model_grader_server_error after retries
         if reply.refusal:
@@ -138,6 +142,7 @@ class ModelGrader:
         return self._account(grade, reply)
 
     def close(self) -> None:
+        """Release the backend (a local model is freed when its last grader closes)."""
         close = getattr(self.backend, "close", None)
         if callable(close):
             close()

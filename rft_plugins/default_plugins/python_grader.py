@@ -45,6 +45,7 @@ class SandboxSettings(pydantic.BaseModel):
     workers: int | None = pydantic.Field(None, ge=1)
 
     def limits(self) -> SandboxLimits:
+        """The pool's limits: these overrides on top of OpenAI's defaults."""
         return SandboxLimits(**{**self.model_dump(), "read_paths": tuple(self.read_paths)})
 
 
@@ -103,6 +104,7 @@ class PythonGrader:
         self.pool = SandboxPool(self.limits)
 
     def grade(self, sample: Sample, item: dict[str, Any]) -> Grade:
+        """One grade from the calling thread (``run_grader``, sync callers)."""
         return self._to_grade(self.pool.run(self.source, [sample.to_dict(), item], entry="grade", result="number"))
 
     async def agrade(self, sample: Sample, item: dict[str, Any]) -> Grade:
@@ -127,6 +129,7 @@ class PythonGrader:
         return grade
 
     def close(self) -> None:
+        """Kill this grader's workers."""
         self.pool.close()
 
 

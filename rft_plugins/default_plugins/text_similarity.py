@@ -53,6 +53,7 @@ class TextSimilarityGrader:
                 raise GraderConfigError("model", str(error)) from error
 
     def grade(self, sample: Sample, item: dict[str, Any]) -> Grade:
+        """The similarity as the reward; ``scores`` say which metric and whether it passed."""
         text, reference = self.texts.render(sample, item)
         scores: dict[str, Any] = {"evaluation_metric": self.metric}
         wordnet = None

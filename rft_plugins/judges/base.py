@@ -59,9 +59,13 @@ class JudgeReply:
 class JudgeBackend(Protocol):
     """A judge: one chat completion per request, without blocking the event loop."""
 
-    async def complete(self, request: JudgeRequest) -> JudgeReply: ...
+    async def complete(self, request: JudgeRequest) -> JudgeReply:
+        """The judge's reply; ``GradingError("model_grader_server_error", ...)`` if there is none."""
+        ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release what the backend holds (a model, connections); optional."""
+        ...
 
 
 def build_backend(model: str, judge: dict[str, Any] | None) -> tuple[str, JudgeBackend]:

@@ -96,6 +96,7 @@ class Ruleset:
     rules: list[tuple[str, int]] = field(default_factory=list)
 
     def allow(self, path: str, rights: int) -> None:
+        """Grant ``rights`` on ``path`` and, for a directory, everything beneath it."""
         self.rules.append((path, rights))
 
     def restrict_self(self) -> dict[str, bool]:

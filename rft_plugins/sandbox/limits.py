@@ -37,4 +37,5 @@ class SandboxLimits:
 
     @property
     def max_source_bytes(self) -> int:
+        """``max_source_kb`` in bytes (UTF-8), the unit sources are measured in."""
         return self.max_source_kb * 1024

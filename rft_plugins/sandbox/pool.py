@@ -67,6 +67,7 @@ class SandboxResult:
 
     @classmethod
     def failure(cls, kind: str, details: str) -> "SandboxResult":
+        """A failed call: ``kind`` is one of ``CODE_FAULTS``, ``unavailable`` or ``source_too_large``."""
         return cls(ok=False, kind=kind, details=details)
 
 
@@ -169,6 +170,7 @@ class WorkerProcess:
             return None
 
     def kill(self) -> None:
+        """Kill the process group and remove scratch (once; also runs at garbage collection)."""
         self._finalizer()
 
 

@@ -148,6 +148,7 @@ class Worker:
                 os._exit(0)
 
     def handle(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Run one request; whatever the code does becomes a reply, never an exception here."""
         reply: dict[str, Any] = {"id": request.get("id")}
         try:
             entry = self._entry_point(request)
