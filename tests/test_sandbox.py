@@ -386,11 +386,22 @@ def test_a_sandbox_that_cannot_start_is_unavailable(monkeypatch):
     assert result.kind == "unavailable" and "/nonexistent/python3" in result.details
 
 
+SYSV_SHM = """
+import ctypes, os
+def main():
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.shmget(0, 4096, 0o1600) < 0:  # IPC_PRIVATE, IPC_CREAT | 0600
+        raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+    return "a System V segment shared with the host"
+"""
+
+
 @pytest.mark.parametrize("source", [
     "import socket\ndef main():\n    socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n",
     "def main():\n    open('/tmp/rft-weak-escape.txt', 'w')\n",
+    SYSV_SHM,  # no IPC namespace in this mode
 ])
-def test_weaker_mode_still_blocks_sockets_and_outside_writes(source):
+def test_weaker_mode_still_blocks_sockets_ipc_and_outside_writes(source):
     with SandboxPool(SandboxLimits(wall_time_s=WALL_S, memory_mb=256, workers=1, namespaces=False)) as pool:
         result = pool.run(source, [])
         assert result.kind == "exception" and "PermissionError" in result.details
