@@ -7,6 +7,7 @@ checked on the same pool, through the worker that replaced the faulty one.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import signal
 import socket
@@ -408,6 +409,24 @@ def test_weaker_mode_still_blocks_sockets_ipc_and_outside_writes(source):
         assert pool.isolation["namespaces"] is False
         assert_still_works(pool)
     assert not Path("/tmp/rft-weak-escape.txt").exists()
+
+
+def test_weaker_mode_creates_no_message_queue_on_the_host():
+    """Landlock refuses to open a POSIX message queue, but only after the kernel created it."""
+    name = f"/rft-sandbox-test-{os.getpid()}"
+    source = code(
+        """
+        import ctypes
+        def main(name):
+            if ctypes.CDLL(None, use_errno=True).mq_open(name.encode(), 0o100, 0o600, None) < 0:  # O_CREAT
+                raise OSError(ctypes.get_errno(), "mq_open")
+        """
+    )
+    with SandboxPool(SandboxLimits(wall_time_s=WALL_S, memory_mb=256, workers=1, namespaces=False)) as pool:
+        result = pool.run(source, [name])
+    assert result.kind == "exception" and "PermissionError" in result.details
+    left_on_host = ctypes.CDLL(None, use_errno=True).mq_unlink(name.encode()) == 0  # removes it if so
+    assert not left_on_host
 
 
 def test_weaker_mode_kills_children_left_behind():

@@ -56,10 +56,11 @@ DENIED_SYSCALLS = (
     "fsmount", "fsconfig", "fspick", "mount_setattr", "swapon", "swapoff", "reboot", "setns",
     "unshare", "open_by_handle_at", "name_to_handle_at", "acct", "quotactl", "syslog",
     "lookup_dcookie", "vhangup",
-    # System V IPC: in the weaker mode (no IPC namespace) it reaches the segments, queues and
-    # semaphores of every process of the user, the trainer's included; nothing a grader needs.
+    # System V IPC and POSIX message queues: in the weaker mode (no IPC namespace) they reach
+    # those of every process of the user, the trainer's included; nothing a grader needs.
     "shmget", "shmat", "shmctl", "msgget", "msgsnd", "msgrcv", "msgctl", "semget", "semop",
-    "semtimedop", "semctl",
+    "semtimedop", "semctl", "mq_open", "mq_unlink",
+    "pidfd_getfd",  # another process's file descriptors (Landlock's ptrace rule also stops it)
 )
 
 
