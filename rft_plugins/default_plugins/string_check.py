@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from ..graders.config import GraderConfig, parse_config
-from ..graders.templates import Template
+from ..graders.templates import InputAndReference
 from ..graders.types import Grade, Sample
 from ..project import hookimpl
 
@@ -28,15 +28,12 @@ class StringCheckGrader:
 
     def __init__(self, config: dict[str, Any]):
         spec = parse_config(StringCheckConfig, config)
-        self.input = Template(spec.input, "input")
-        self.reference = Template(spec.reference, "reference")
+        self.texts = InputAndReference(spec.input, spec.reference)
         self.operation = spec.operation
         self._compare = OPERATIONS[spec.operation]
 
     def grade(self, sample: Sample, item: dict[str, Any]) -> Grade:
-        context = sample.to_dict()
-        value = self.input.render(context, item)
-        reference = self.reference.render(context, item)
+        value, reference = self.texts.render(sample, item)
         passed = self._compare(value, reference)
         return Grade(reward=1.0 if passed else 0.0, scores={"operation": self.operation})
 
