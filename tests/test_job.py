@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from train_jobs import line_of
 
 from rft_plugins.training.job import (
     AUTO_MAX_EPOCHS,
@@ -51,11 +52,6 @@ def write_yaml(folder: Path, data: dict, name: str = "job.yaml") -> Path:
     path = folder / name
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
-
-
-def line_of(path: Path, text: str) -> int:
-    """The 1-based line of the first line containing ``text``."""
-    return next(number for number, line in enumerate(path.read_text().splitlines(), 1) if text in line)
 
 
 def test_yaml_and_json_jobs_load_the_same(job_dir, tiny_model_path):
@@ -102,6 +98,14 @@ def test_relative_model_path_and_grader_file_resolve_against_the_job_folder(job_
          "method.reinforcement.grader.type", "label_model", "cannot be the top-level"),
         (lambda d: d.update(model="no-such-model"), "model", "no-such-model", "does not exist"),
         (lambda d: d.update(validation_file="missing.jsonl"), "validation_file", "missing.jsonl", "does not exist"),
+        (lambda d: d["trainer"].update(sampler="vllm"), "trainer.sampler", "vllm", "unknown sampler 'vllm'"),
+        (lambda d: d["trainer"].update(data_source="sql"), "trainer.data_source", "sql", "unknown data source 'sql'"),
+        (lambda d: d["trainer"].update(data_source_options={"shuffle": True}), "trainer.data_source_options",
+         "data_source_options", "takes no options"),
+        (lambda d: d["trainer"].update(reward_shapers=[{"type": "clip", "max": 1}, {"type": "overlong_penalty"}]),
+         "trainer.reward_shapers[1].cache", "overlong_penalty", "required field is missing"),
+        (lambda d: d["trainer"].update(reward_shapers=[{"type": "group_advantages"}, {"type": "grader_weights", "weights": {"match": 1}}]),
+         "trainer.reward_shapers[1]", "grader_weights", "move it earlier"),
     ],
 )
 def test_a_bad_job_names_file_line_and_field(job_dir, tiny_model_path, change, field, marker, message):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from train_jobs import chat as chat_of, metric_rows, run_rft, steps_with, write_job as write_job_files
+from train_jobs import chat as chat_of, line_of, metric_rows, run_rft, steps_with, write_job as write_job_files
 
 from rft_plugins import hookimpl
 from rft_plugins.data.demo import answer_check
@@ -186,6 +186,35 @@ def test_bad_input_gives_one_clear_error_and_exit_code_2(tmp_path, tiny_model_pa
     assert "Traceback" not in process.stderr and not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize(
+    "setting, field, marker, message",
+    [
+        ({"sampler_options": {"prompt_per_call": 2}}, "trainer.sampler_options.prompt_per_call", "prompt_per_call",
+         "sampler 'transformers' (plugin rft_plugins.default_plugins.samplers): unknown field"),
+        ({"precision": "banana"}, "trainer.precision", "precision", "rejected by Lightning: Precision 'banana' is invalid"),
+        ({"accelerator": "cpu", "devices": "many"}, "trainer.devices", "devices", "rejected by Lightning"),
+        ({"accelerator": "cpu", "devices": 4, "strategy": "ddp"}, "method.reinforcement.hyperparameters.batch_size",
+         "batch_size", "2 prompts per step do not split evenly over 4 processes"),
+    ],
+    ids=["sampler-options", "precision", "devices", "batch-over-processes"],
+)
+def test_settings_rejected_once_the_model_loads_are_located_in_the_job_too(
+    tmp_path, tiny_model_path, setting, field, marker, message
+):
+    """What only the sampler (it needs the tokenizer) or Lightning can check is still reported
+    with the job's file, line and field, and before the run folder is touched."""
+    from rft_plugins.training.job import JobError
+    from rft_plugins.training.run import train
+
+    job = write_job(tmp_path, tiny_model_path, **setting)
+    with pytest.raises(JobError) as caught:
+        train(job, progress_bar=False)
+    error = caught.value
+    assert (error.file, error.line, error.field) == (str(job), line_of(job, marker), field)
+    assert message in error.message and "\n" not in str(error)
+    assert not (tmp_path / "run").exists()
+
+
 def test_an_existing_run_is_not_overwritten_by_accident(finished_run):
     run, _ = finished_run
     job = run.parent / "job.yaml"
@@ -296,6 +325,7 @@ def test_a_data_parallel_run_prepares_and_reports_once(tmp_path, tiny_model_path
 
 
 def test_help_explains_the_job_outputs_and_resume():
+    import click
     from click.testing import CliRunner
 
     from rft_plugins.cli import cli
@@ -304,3 +334,7 @@ def test_help_explains_the_job_outputs_and_resume():
     assert result.exit_code == 0
     for text in ("method.type: reinforcement", "--resume", "--demo", "reward_curve.png", "best/step-N/", "status 2"):
         assert text in result.output, text
+    for text in ("trainer.output_dir", "trainer.max_steps", "exactly", "train and valid reward", "at the last step"):
+        assert text in " ".join(result.output.split()), text  # what each option overrides and promises
+    options = [param for param in cli.commands["train"].params if isinstance(param, click.Option)]
+    assert all(len(option.help or "") >= 60 for option in options), [o.name for o in options if len(o.help or "") < 60]

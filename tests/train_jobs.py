@@ -48,6 +48,11 @@ def write_job(
     return path
 
 
+def line_of(path: Path, text: str) -> int:
+    """The 1-based number of the first line of ``path`` containing ``text``."""
+    return next(number for number, line in enumerate(path.read_text().splitlines(), 1) if text in line)
+
+
 def run_rft(*args: Any, timeout: float = 240) -> subprocess.CompletedProcess:
     """``rft train ARGS`` in a subprocess, output captured."""
     return subprocess.run([RFT, "train", *map(str, args)], capture_output=True, text=True, timeout=timeout)

@@ -24,13 +24,41 @@ def _fail(error: Exception, status: int) -> None:
 
 @click.command()
 @click.argument("job", required=False, type=click.Path(path_type=Path))
-@click.option("--resume", is_flag=True, help="Continue the run in the output folder from its last checkpoint.")
-@click.option("--overwrite", is_flag=True, help="Replace the outputs of an earlier run in the output folder.")
-@click.option("--output-dir", type=click.Path(path_type=Path), help="Run folder (default: the job's trainer.output_dir).")
-@click.option("--max-steps", type=click.IntRange(min=1), help="Stop after this many optimisation steps.")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary of the run on stdout at the end.")
-@click.option("--demo", is_flag=True, help="Train the built-in demo (tiny model, ~1 min on CPU) in runs/demo.")
-@click.option("--no-progress", is_flag=True, help="No progress bar (logs and metrics are written all the same).")
+@click.option(
+    "--resume", is_flag=True,
+    help="Continue the run in the output folder from checkpoints/last.ckpt to the same final step, exactly "
+    "(same data order and sampling as if never stopped). The job must be unchanged except max_steps and "
+    "output_dir; a finished run just reports its result; no checkpoint yet starts from step 0.",
+)
+@click.option(
+    "--overwrite", is_flag=True,
+    help="Start afresh in an output folder that holds an earlier run, deleting that run's outputs "
+    "(only the files rft train writes). Without it, such a folder is an error.",
+)
+@click.option(
+    "--output-dir", type=click.Path(path_type=Path),
+    help="The run folder; overrides the job's trainer.output_dir (default runs/rft). With --resume: the run to continue.",
+)
+@click.option(
+    "--max-steps", type=click.IntRange(min=1),
+    help="Cap the run at this many optimisation steps (one step = batch_size prompts); overrides trainer.max_steps. "
+    "The last step is validated whatever eval_interval is.",
+)
+@click.option(
+    "--json", "as_json", is_flag=True,
+    help="Print the run's summary (steps, final metrics, best checkpoints, files) as JSON on stdout; "
+    "all training output goes to stderr.",
+)
+@click.option(
+    "--demo", is_flag=True,
+    help="Write the built-in demo (job, data and a tiny model, nothing downloaded) to --output-dir "
+    "(default runs/demo) and train it: about 20 s on a 2-core CPU. Replaces an earlier demo run unless --resume.",
+)
+@click.option(
+    "--no-progress", is_flag=True,
+    help="No progress bars (Lightning's, with step and train/valid reward, nor transformers'); "
+    "metrics and outputs are written all the same. For logs and CI.",
+)
 def train(
     job: Path | None,
     resume: bool,
@@ -44,10 +72,17 @@ def train(
     """Fine-tune a local Hugging Face model with reinforcement learning, as OpenAI RFT does.
 
     JOB is a YAML or JSON file shaped like an OpenAI fine-tuning job with
-    `method.type: reinforcement` (training_file, validation_file, grader, hyperparameters),
-    plus `model:` (a local model folder) and an optional `trainer:` section (sampling, loss,
-    devices, output_dir). The whole job is checked before training: a mistake is reported with
-    its file, line and field, and the command exits with status 2.
+    `method.type: reinforcement` (training_file, validation_file, grader,
+    hyperparameters), plus `model:` (a local model folder) and an optional
+    `trainer:` section (sampling, loss, LoRA, devices, output_dir); see docs/job.md.
+    The whole job is checked before training: a mistake is reported on one line
+    with its file, line and field, and the command exits with status 2 (1: the
+    run itself failed).
+
+    Each step samples num_generations answers for batch_size prompts, grades
+    them and updates the model; every eval_interval steps and at the last step
+    the validation file is sampled and graded. The progress bar shows the step
+    and the latest train and valid reward.
 
     \b
     Outputs, in the output folder:

@@ -4,7 +4,7 @@ The loop talks to a sampler only through ``Sampler.sample`` and ``RolloutBatch``
 backed by another engine (vLLM, an inference server) plugs in by name without loop changes.
 """
 
-from .base import RolloutBatch, Sampler, SamplingParams, build_sampler
+from .base import RolloutBatch, Sampler, SamplerConfigError, SamplingParams, build_sampler
 from .logprobs import completion_logprobs
 
-__all__ = ["RolloutBatch", "Sampler", "SamplingParams", "build_sampler", "completion_logprobs"]
+__all__ = ["RolloutBatch", "Sampler", "SamplerConfigError", "SamplingParams", "build_sampler", "completion_logprobs"]

@@ -159,6 +159,17 @@ class Job(_Strict):
     def hyperparameters(self) -> Hyperparameters:
         return self.method.reinforcement.hyperparameters
 
+    def error(self, field: str, message: str) -> "JobError":
+        """A ``JobError`` about the dotted ``field``, with the job file and line where known.
+
+        For problems found once the job has loaded (a sampler rejecting its options, Lightning
+        rejecting a device setting), so they read like the ones found while loading.
+        """
+        document = self.__dict__.get(DOCUMENT_KEY)
+        if document is None:
+            return JobError(message, field=field)
+        return JobError(message, document.source, document.line_of(_path_of(field)), field)
+
 
 # --------------------------------------------------------------------------------------------
 # Loading: YAML or JSON, with errors that name the file, the line and the dotted field.
@@ -174,6 +185,8 @@ _SECTIONS: dict[tuple[str, ...], type[pydantic.BaseModel]] = {
     ("trainer", "lora"): LoraSettings,
 }
 GRADER_PATH = ("method", "reinforcement", "grader")
+#: where a loaded ``Job`` keeps the parsed file it came from, to locate later problems
+DOCUMENT_KEY = "_rft_document"
 #: data sources that read the job's training/validation files from disk
 FILE_SOURCES = {None, "jsonl", "hf_datasets"}
 
@@ -268,6 +281,12 @@ def _clean_location(data: Any, location: Sequence[Any], missing: bool) -> tuple[
     return tuple(path)
 
 
+def _path_of(dotted: str) -> tuple[Any, ...]:
+    """``"a.b[0].c"`` as a document path: ``("a", "b", 0, "c")``."""
+    parts = dotted.replace("[", ".").replace("]", "").split(".")
+    return tuple(int(part) if part.isdigit() else part for part in parts if part)
+
+
 def _dotted(path: Sequence[Any]) -> str:
     text = ""
     for part in path:
@@ -341,12 +360,33 @@ def _check_grader(job: Job, document: _Document, grader_document: _Document | No
     try:
         validate_grader(grader)
     except GraderConfigError as error:
-        parts: tuple[Any, ...] = tuple(
-            int(part) if part.isdigit() else part
-            for part in (error.field or "").replace("[", ".").replace("]", "").split(".") if part
-        )
         field = f"{field_prefix}.{error.field}" if error.field else field_prefix
-        raise JobError(error.message, where.source, where.line_of(prefix + parts), field) from error
+        raise JobError(error.message, where.source, where.line_of(prefix + _path_of(error.field or "")), field) from error
+
+
+def _check_plugins(job: Job) -> None:
+    """The trainer's plugin choices, checked as far as they can be without the model: the sampler
+    and data source exist (the data source takes its options), the reward shapers build in order."""
+    from ..data.loading import choose_source
+    from ..data.rows import DataError
+    from ..registry import collect
+    from ..shaping import ShaperConfigError, build_shapers
+
+    trainer = job.trainer
+    samplers = collect("samplers")
+    if trainer.sampler not in samplers:
+        known = ", ".join(sorted(samplers)) or "none"
+        raise job.error("trainer.sampler", f"unknown sampler {trainer.sampler!r}; known: {known}")
+    try:
+        if trainer.data_source is not None or trainer.data_source_options:
+            name = choose_source(job.training_file, trainer.data_source)
+            collect("data_sources")[name].factory(dict(trainer.data_source_options))
+    except DataError as error:
+        raise job.error(error.field or "trainer.data_source", error.message) from error
+    try:
+        build_shapers(resolve(job, 1))  # shapers read settings that do not depend on the data
+    except ShaperConfigError as error:
+        raise job.error(error.field, error.message) from error
 
 
 def job_from_dict(
@@ -403,9 +443,12 @@ def _build_job(
     job = job.model_copy(update=updates)
     if check_model:
         _check_model(job, document)
+    # the parsed file rides along outside the fields: not dumped, not compared, kept by model_copy
+    object.__setattr__(job, DOCUMENT_KEY, document)
     if check_files:
         _check_files(job, document)
     _check_grader(job, document, grader_document)
+    _check_plugins(job)
     return job
 
 

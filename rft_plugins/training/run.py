@@ -14,6 +14,7 @@ The run folder (``trainer.output_dir``) holds, when training is done::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -22,12 +23,13 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from ..errors import RFTError
 from ..data.loading import load_rows
 from .checkpoints import LAST_CHECKPOINT, atomic_directory, atomic_write_text, best_checkpoints, remove_stale_temporaries
 from .job import Job, JobError, ResolvedHyperparameters, job_from_dict, load_job, resolve_hyperparameters, settings_for
+from .settings import ResolvedSettings
 
 logger = logging.getLogger(__name__)
 
@@ -141,15 +143,14 @@ def _differences(old: Any, new: Any, path: tuple[str, ...] = ()) -> list[str]:
     return [] if old == new or path in RESUMABLE_CHANGES else [".".join(path)]
 
 
-def _prepare_folder(job: Job, output_dir: Path, resume: bool, overwrite: bool) -> Path | None:
-    """Check the run folder; returns the checkpoint to resume from (None for a fresh start)."""
+def _check_folder(job: Job, output_dir: Path, resume: bool, overwrite: bool) -> Path | None:
+    """Check the run folder before anything heavy starts; returns the checkpoint to resume from
+    (None for a fresh start). Only a resume changes anything: it removes a killed run's ``*.tmp``."""
     last = output_dir / "checkpoints" / LAST_CHECKPOINT
     run_file = output_dir / "run.json"
     if resume:
         remove_stale_temporaries(output_dir, output_dir / "checkpoints", output_dir / "best")
-        if not last.is_file():
-            logger.warning("nothing to resume in %s (no checkpoints/%s): starting from step 0", output_dir, LAST_CHECKPOINT)
-        else:
+        if last.is_file():
             if run_file.is_file():
                 changed = _differences(json.loads(run_file.read_text(encoding="utf-8"))["job"], job.model_dump(mode="json"))
                 if changed:
@@ -158,19 +159,71 @@ def _prepare_folder(job: Job, output_dir: Path, resume: bool, overwrite: bool) -
                         "resume with the same job, or start a new run in another --output-dir"
                     )
             return last
-    elif last.is_file() or run_file.is_file():
-        if not overwrite:
-            raise RunError(
-                f"{output_dir} already holds a run; continue it with --resume, "
-                "replace it with --overwrite, or choose another --output-dir"
-            )
-    for name in RUN_OUTPUTS:  # a fresh start: no stale file of an earlier run may remain
+        logger.warning("nothing to resume in %s (no checkpoints/%s): starting from step 0", output_dir, LAST_CHECKPOINT)
+    elif (last.is_file() or run_file.is_file()) and not overwrite:
+        raise RunError(
+            f"{output_dir} already holds a run; continue it with --resume, "
+            "replace it with --overwrite, or choose another --output-dir"
+        )
+    return None
+
+
+def _clear_outputs(output_dir: Path) -> None:
+    """A fresh start: no stale file of an earlier run may remain (and nothing else is touched)."""
+    for name in RUN_OUTPUTS:
         path = output_dir / name
         if path.is_dir():
             shutil.rmtree(path)
         elif path.exists():
             path.unlink()
-    return None
+
+
+#: ``trainer`` fields handed to ``lightning.Trainer``, in the order a rejection is matched to them
+LIGHTNING_FIELDS = ("precision", "strategy", "accelerator", "devices")
+
+
+def _lightning_field(message: str) -> str:
+    """The ``trainer`` field a Lightning error is about: one it quotes as an argument first
+    (`` `devices` ``, ``strategy=``), else one it mentions, else the section."""
+    text = message.lower()
+    for pattern in ("`{}", "{}=", "{}"):
+        for name in LIGHTNING_FIELDS:
+            if pattern.format(name) in text:
+                return f"trainer.{name}"
+    return "trainer"
+
+
+def _build_module_and_trainer(
+    job: Job, plan: ResolvedHyperparameters, settings: ResolvedSettings, data: tuple[list[dict], list[dict]],
+    context: RunContext, progress_bar: bool,
+) -> tuple[Any, Any]:
+    """The ``RFTModule`` and its ``lightning.Trainer``. What they reject of the job (a sampler's
+    options, a device setting, a batch that does not split over the processes) is a ``JobError``
+    naming the job file, line and field, like the problems found while loading the job."""
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+    from ..sampling import SamplerConfigError
+    from ..shaping import ShaperConfigError
+    from .module import RFTModule
+
+    train_data, valid_data = data
+    try:
+        module = RFTModule(settings, train_data, valid_data)
+    except (SamplerConfigError, ShaperConfigError) as error:
+        raise job.error(error.field, error.message) from error
+    module.rft_run = context
+    try:
+        trainer = build_trainer(job, plan, context.output_dir, context, progress_bar, has_validation=bool(valid_data))
+    except (ValueError, TypeError, MisconfigurationException) as error:
+        text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise job.error(_lightning_field(text), f"rejected by Lightning: {text}") from error
+    if settings.batch_size % trainer.world_size:
+        raise job.error(
+            "method.reinforcement.hyperparameters.batch_size",
+            f"{settings.batch_size} prompts per step do not split evenly over {trainer.world_size} processes; "
+            f"use a multiple of {trainer.world_size}",
+        )
+    return module, trainer
 
 
 def train(
@@ -190,6 +243,35 @@ def train(
     folder's ``checkpoints/last.ckpt`` to the same final step; resuming a finished run returns
     its result without training.
     """
+    with _transformers_progress(progress_bar):
+        return _train(job, resume, output_dir, max_steps, train_rows, valid_rows, overwrite, progress_bar)
+
+
+@contextlib.contextmanager
+def _transformers_progress(enabled: bool) -> Iterator[None]:
+    """Without a progress bar, transformers' own (loading and writing weights) stay quiet too."""
+    from transformers.utils import logging as transformers_logging
+
+    was_enabled = transformers_logging.is_progress_bar_enabled()
+    if not enabled:
+        transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled and not enabled:
+            transformers_logging.enable_progress_bar()
+
+
+def _train(
+    job: Job | dict | str | Path,
+    resume: bool,
+    output_dir: str | Path | None,
+    max_steps: int | None,
+    train_rows: Iterable[dict] | None,
+    valid_rows: Iterable[dict] | None,
+    overwrite: bool,
+    progress_bar: bool,
+) -> RunResult:
     started = time.perf_counter()
     in_memory = train_rows is not None or valid_rows is not None
     job = _with_overrides(_as_job(job, check_files=not in_memory), output_dir, max_steps)
@@ -200,8 +282,8 @@ def train(
     folder = Path(job.trainer.output_dir).resolve()
     main = is_main_process()
     if main:
-        checkpoint = _prepare_folder(job, folder, resume, overwrite)
-        if resume and (folder / "summary.json").is_file():
+        checkpoint = _check_folder(job, folder, resume, overwrite)
+        if checkpoint is not None and (folder / "summary.json").is_file():
             logger.warning("the run in %s already finished: nothing to resume", folder)
             return RunResult.from_dict(json.loads((folder / "summary.json").read_text(encoding="utf-8")))
     else:  # a process Lightning launched for data parallelism: the first one prepares the folder
@@ -211,24 +293,21 @@ def train(
     import lightning
 
     from ..plugins import get_plugin_manager
-    from .module import RFTModule
     from .outputs import truncate_metrics
 
     lightning.seed_everything(settings.seed, workers=True, verbose=False)
-    module = RFTModule(settings, train_data, valid_data)
     context = RunContext(folder, folder / "best", job.trainer.save_top_k, job.trainer.early_stopping_patience)
-    module.rft_run = context
+    module, trainer = _build_module_and_trainer(job, plan, settings, (train_data, valid_data), context, progress_bar)
     hyperparameters = _plain({**asdict(settings), **asdict(plan)})
-    if main:
+    resumed_from = None if checkpoint is None else _checkpoint_step(checkpoint)
+    if main:  # everything checked: only now does the run folder change
+        if checkpoint is None:
+            _clear_outputs(folder)
+        else:
+            truncate_metrics(folder / "metrics.csv", resumed_from)
         folder.mkdir(parents=True, exist_ok=True)
         run_record = {"job": job.model_dump(mode="json"), "plan": asdict(plan), "settings": hyperparameters}
         atomic_write_text(folder / "run.json", json.dumps(run_record, indent=2))
-    resumed_from = None
-    if checkpoint is not None:
-        resumed_from = _checkpoint_step(checkpoint)
-        if main:
-            truncate_metrics(folder / "metrics.csv", resumed_from)
-    trainer = build_trainer(job, plan, folder, context, progress_bar, has_validation=bool(valid_data))
     for run_logger in trainer.loggers:  # hparams.yaml, and TensorBoard's hparams tab
         run_logger.log_hyperparams(hyperparameters)
     trainer.fit(module, ckpt_path=str(checkpoint) if checkpoint is not None else None)
