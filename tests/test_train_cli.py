@@ -265,7 +265,7 @@ def test_api_with_python_rows_fires_hooks_and_stops_early(tmp_path, tiny_model_p
     assert [info["step"] for info in result.best_checkpoints] == [2, 1]  # a tie ranks the later step first
 
 
-def test_the_last_step_is_validated_when_the_interval_does_not_divide_it(tmp_path, tiny_model_path, fresh_plugins):
+def test_the_last_step_is_validated_when_the_interval_does_not_divide_it(tmp_path, tiny_model_path, fresh_plugins, capfd):
     import torch
 
     from rft_plugins.training.run import train
@@ -276,10 +276,14 @@ def test_the_last_step_is_validated_when_the_interval_does_not_divide_it(tmp_pat
     data = yaml.safe_load(job.read_text())
     data["method"]["reinforcement"]["hyperparameters"]["eval_interval"] = 2
     job.write_text(yaml.safe_dump(data))
-    result = train(job, max_steps=3, progress_bar=False)
+    result = train(job, max_steps=3)
     run = tmp_path / "run"
 
     assert result.final_step == 3
+    # the progress bar shows the step and the rewards, the final validation's included
+    bar = capfd.readouterr().out.replace("\r", "\n")
+    assert "step=3/3" in bar and f"valid_reward={result.metrics['valid_reward_mean']:.3f}" in bar
+    assert f", reward={result.metrics['train_reward_mean']:.3f}" in bar
     validations = [value for name, value in recorder.calls if name == "validation_end"]
     assert [step for step, _, _ in validations] == [2, 3]  # every 2 steps, and the last
     rows = metric_rows(run / "metrics.csv")
