@@ -14,6 +14,7 @@ import torch
 
 from ..errors import RFTError
 from ..registry import collect
+from ..shaping.base import first_problem  # the same one-line report as reward shaper options
 
 
 @dataclass(frozen=True)
@@ -102,9 +103,7 @@ def _rejection(error: Exception) -> tuple[str, str]:
     """Where in the options a factory's error points (``""``: the options as a whole) and one line
     saying what is wrong; pydantic's many-line reports are cut to their first problem."""
     if isinstance(error, pydantic.ValidationError):
-        first = error.errors()[0]
-        message = {"extra_forbidden": "unknown field", "missing": "required field is missing"}.get(first["type"], first["msg"])
-        return ".".join(str(part) for part in first["loc"]), message
+        return first_problem(error)
     text = str(error).strip()
     return "", text.splitlines()[0] if text else type(error).__name__
 

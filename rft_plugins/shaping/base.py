@@ -82,17 +82,21 @@ class RewardShaper(Protocol):
         ...
 
 
+def first_problem(error: pydantic.ValidationError) -> tuple[str, str]:
+    """The first problem of a plugin's options: its dotted field (``""``: the options as a whole)
+    and one line saying what is wrong, instead of pydantic's many-line report."""
+    first = error.errors()[0]
+    message = {"extra_forbidden": "unknown field", "missing": "required field is missing"}.get(first["type"], first["msg"])
+    return ".".join(str(part) for part in first["loc"]), message
+
+
 def parse_options(model: type[ConfigT], config: dict[str, Any], where: str) -> ConfigT:
     """Validate a shaper's config; the first problem becomes a ``ShaperConfigError`` at ``where``."""
     options = {key: value for key, value in config.items() if key != "type"}
     try:
         return model.model_validate(options)
     except pydantic.ValidationError as error:
-        first = error.errors()[0]
-        field = ".".join(str(part) for part in first["loc"])
-        message = {"extra_forbidden": "unknown field", "missing": "required field is missing"}.get(
-            first["type"], first["msg"]
-        )
+        field, message = first_problem(error)
         raise ShaperConfigError(".".join(part for part in (where, field) if part) or "type", message) from error
 
 

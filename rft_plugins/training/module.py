@@ -102,23 +102,17 @@ class RFTModule(lightning.LightningModule):
         self._restored_random_state: list[dict[str, Any]] | None = None
 
     # ----------------------------------------------------------------- data
-    def _processes(self) -> tuple[int, int]:
-        trainer = self._trainer
-        if trainer is None:
-            return 0, 1
-        return trainer.global_rank, trainer.world_size
-
     def train_dataloader(self) -> ResumableDataLoader:
         """``batch_size`` prompts per step over all processes, shuffled reproducibly by ``seed``;
         a resumed run continues the interrupted epoch where it stopped."""
-        rank, world = self._processes()
+        rank, world = rank_and_world()
         return train_loader(self.train_rows, self.settings.batch_size, self.settings.seed, rank, world)
 
     def val_dataloader(self) -> DataLoader | list:
         """Every validation row once per validation, split over processes."""
         if not self.valid_rows:
             return []
-        rank, world = self._processes()
+        rank, world = rank_and_world()
         return validation_loader(self.valid_rows, self.settings.batch_size, rank, world)
 
     def encode_prompt(self, row: dict[str, Any]) -> list[int]:

@@ -389,7 +389,7 @@ def _write_outputs(trainer: Any, module: Any, folder: Path, job: Job) -> dict[st
     if csv_path.is_file():
         title = f"{Path(job.model).name}: {job.grader.get('name', job.grader.get('type'))}"
         files["reward_curve"] = str(plot_reward_curve(csv_path, folder / "reward_curve.png", title=title))
-    jsonl, markdown = write_samples(list(getattr(module, "validation_records", [])), folder)
+    jsonl, markdown = write_samples(module.validation_records, folder)
     files.update(samples_jsonl=str(jsonl), samples_table=str(markdown))
     if (folder / "best").is_dir():
         files["best_checkpoints"] = str(folder / "best")
