@@ -33,13 +33,18 @@ def run_ranks(out_dir: str, model_path: str) -> None:
     from rft_plugins.training.settings import ResolvedSettings
 
     class Record(Callback):
-        def __init__(self):
+        def __init__(self, checkpoint: Path | None = None):
             self.train_rewards: list[float] = []
             self.prompts: list[str] = []
+            self.checkpoint = checkpoint
 
         def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
             self.train_rewards.append(float(trainer.callback_metrics["train_reward_mean"]))
             self.prompts += [row["messages"][-1]["content"] for row in batch]
+
+        def on_validation_end(self, trainer, module):
+            if self.checkpoint is not None:  # after step 2's validation, as rft train saves
+                trainer.save_checkpoint(self.checkpoint)
 
     torch.set_num_threads(1)
     lightning.seed_everything(0, verbose=False)
@@ -48,18 +53,30 @@ def run_ranks(out_dir: str, model_path: str) -> None:
         model=model_path, grader=GRADER, batch_size=4, num_generations=2, eval_samples=1,
         max_completion_length=4, learning_rate=1e-2, beta=0.05, loss_type="dapo",
     )
-    module = RFTModule(settings, rows, rows[:5])
-    record = Record()
-    trainer = lightning.Trainer(
-        accelerator="cpu", devices=2, strategy=DDPStrategy(process_group_backend="gloo"),
-        max_steps=3, val_check_interval=2, check_val_every_n_epoch=None, num_sanity_val_steps=0,
-        logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-        callbacks=[record],
-    )
-    trainer.fit(module)
-    digest = hashlib.sha256()
-    for parameter in module.model.parameters():
-        digest.update(parameter.detach().cpu().numpy().tobytes())
+    def fit(record: Record, checkpoint: Path | None = None) -> tuple[RFTModule, lightning.Trainer]:
+        module = RFTModule(settings, rows, rows[:5])
+        trainer = lightning.Trainer(
+            accelerator="cpu", devices=2, strategy=DDPStrategy(process_group_backend="gloo"),
+            max_steps=3, val_check_interval=2, check_val_every_n_epoch=None, num_sanity_val_steps=0,
+            logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+            callbacks=[record],
+        )
+        trainer.fit(module, ckpt_path=checkpoint)
+        return module, trainer
+
+    def weights(module: RFTModule) -> str:
+        digest = hashlib.sha256()
+        for parameter in module.model.parameters():
+            digest.update(parameter.detach().cpu().numpy().tobytes())
+        return digest.hexdigest()
+
+    checkpoint = Path(out_dir, "step2.ckpt")
+    record = Record(checkpoint)
+    module, trainer = fit(record)
+    # the same run resumed from its step-2 checkpoint: each process must continue its own
+    # share of the data and its own random stream
+    resumed = Record()
+    resumed_module, _ = fit(resumed, checkpoint)
     result = {
         "rank": trainer.global_rank,
         "world_size": trainer.world_size,
@@ -69,7 +86,8 @@ def run_ranks(out_dir: str, model_path: str) -> None:
         "valid_reward_mean": float(trainer.callback_metrics["valid_reward_mean"]),
         "validation_records": len(module.validation_records),
         "kl": float(trainer.callback_metrics["kl"]),
-        "weights": digest.hexdigest(),
+        "weights": weights(module),
+        "resumed": {"train_rewards": resumed.train_rewards, "prompts": resumed.prompts, "weights": weights(resumed_module)},
     }
     Path(out_dir, f"rank{trainer.global_rank}.json").write_text(json.dumps(result))
 
@@ -98,6 +116,11 @@ def test_ddp_two_cpu_processes(tmp_path, tiny_model_path):
     # validation covered the 5 rows once (the sampler pads rank 1 with a repeat, dropped)
     assert zero["valid_reward_mean"] == one["valid_reward_mean"]
     assert zero["validation_records"] == one["validation_records"] == 5
+    # resumed after step 2: step 3 trains on the same prompts, draws the same samples, ends the same
+    for result in ranks:
+        resumed = result["resumed"]
+        assert resumed["prompts"] == result["prompts"][4:] and resumed["train_rewards"] == result["train_rewards"][2:]
+        assert resumed["weights"] == result["weights"]
 
 
 if __name__ == "__main__":

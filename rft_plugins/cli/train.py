@@ -52,7 +52,7 @@ def _fail(error: Exception, status: int) -> None:
 @click.option(
     "--demo", is_flag=True,
     help="Write the built-in demo (job, data and a tiny model, nothing downloaded) to --output-dir "
-    "(default runs/demo) and train it: about 20 s on a 2-core CPU. Replaces an earlier demo run unless --resume.",
+    "(default runs/demo) and train it: about 20 s on an idle 2-core CPU. Replaces an earlier demo run unless --resume.",
 )
 @click.option(
     "--no-progress", is_flag=True,

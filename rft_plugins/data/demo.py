@@ -1,4 +1,4 @@
-"""The built-in demo job of ``rft train --demo``: about 20 s on a 2-core CPU, downloads nothing.
+"""The built-in demo job of ``rft train --demo``: about 20 s on an idle 2-core CPU, downloads nothing.
 
 A tiny random-init model (``rft_plugins.tiny_model``) learns to put the right vowel in its answer.
 The same files are in ``examples/quickstart/`` (``job.yaml``, ``train.jsonl``, ``valid.jsonl``),
