@@ -14,7 +14,8 @@ reward is also measured once before training (step 0) with the same loop's valid
 
 Writes ``learning_curve.json`` (every figure) and ``learning_curve.png`` (mean and spread over
 seeds) to ``--output-dir`` (default benchmarks/results/learning_curve, git-ignored), with each
-seed's run folder under ``runs/``.
+seed's run folder under ``runs/``. torch runs on ``--threads`` threads (default 1): the tiny model
+gains little from a second, and with two, any other work on the machine stalls every operation.
 """
 
 from __future__ import annotations
@@ -227,16 +228,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", "--seed", type=int, nargs="+", default=[0, 1, 2], help="one run per seed")
     parser.add_argument("--eval-interval", type=int, default=EVAL_INTERVAL, help="steps between validations")
     parser.add_argument("--eval-samples", type=int, default=EVAL_SAMPLES, help="samples per validation prompt")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1; see above)")
     parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT)
     parser.add_argument("--json", action="store_true", help="print the JSON report instead of the table")
     args = parser.parse_args(argv)
-    if args.steps < 1 or args.eval_interval < 1 or args.eval_samples < 1:
-        parser.error("--steps, --eval-interval and --eval-samples must be at least 1")
+    if min(args.steps, args.eval_interval, args.eval_samples, args.threads) < 1:
+        parser.error("--steps, --eval-interval, --eval-samples and --threads must be at least 1")
     quiet()
     import torch
 
+    torch.set_num_threads(args.threads)
+
     from rft_plugins.tiny_model import build_tiny_model
 
+    load_before = os.getloadavg()[0]  # other work on the machine skews the timings: say how much
     output = args.output_dir.resolve()
     model = output / "tiny-model"
     if not (model / "config.json").is_file():
@@ -253,7 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "benchmark": "learning_curve",
         "date": time.strftime("%Y-%m-%d"),
-        "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "machine": {"cpus": os.cpu_count(), "load_average_1m": [load_before, os.getloadavg()[0]],
+                    "torch_threads": torch.get_num_threads(),
                     "python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform()},
         "task": {
             "name": "demo vowel task (rft_plugins/data/demo.py)",

@@ -1,7 +1,7 @@
 """Our RFT loop next to TRL's ``GRPOTrainer``: same task, model, grader and settings, side by side.
 
-    python benchmarks/vs_trl.py                      # 50 steps, seed 0, both arms (~3-4 min on 2 cores)
-    python benchmarks/vs_trl.py --steps 100 --seeds 0 1 2
+    python benchmarks/vs_trl.py                      # 60 steps, seeds 0 1 2, both arms
+    python benchmarks/vs_trl.py --steps 100 --seeds 0 1 2 3 4
     python benchmarks/vs_trl.py --json
 
 Both arms train the ``rft train --demo`` task (see benchmarks/learning_curve.py) from the same
@@ -22,7 +22,12 @@ Timing per step: ours from the loop's own ``timing/*`` metrics; TRL's from a cal
 each optimisation step and a subclass that times ``_generate`` (sampling) and
 ``_calculate_rewards`` (grading). "training" is the rest of the step (log-probs, loss, backward,
 optimiser). Ours grades in a background thread while the first forward pass runs, so its
-grading time is shown as the grader's own time and, in brackets, the time the step waited for it.
+grading time is shown twice: the grader's own time, and the time the step waited for it.
+
+Each arm's torch runs on ``--threads`` threads (default 1, the same for both). The tiny model gains
+little from a second thread, and with two threads per process on a 2-core machine, any other work
+running there stalls every parallel operation: step times then grow 10-100x and say more about
+the neighbours than about the loop. ``--threads 2`` measures with both cores on a quiet machine.
 """
 
 from __future__ import annotations
@@ -268,10 +273,14 @@ def run_trl(model: Path, steps: int, seed: int, workdir: Path, evals: tuple[int,
     }
 
 
-def run_arm(arm: str, model: Path, steps: int, seed: int, workdir: Path, evals: tuple[int, int]) -> dict[str, Any]:
+def run_arm(
+    arm: str, model: Path, steps: int, seed: int, workdir: Path, evals: tuple[int, int], threads: int
+) -> dict[str, Any]:
     """One arm in this process; the figures plus this process's peak memory."""
     quiet(lightning=arm == "ours")  # the TRL arm's memory must not include Lightning
     import torch
+
+    torch.set_num_threads(threads)
 
     run = run_ours if arm == "ours" else run_trl
     result = run(model, steps, seed, workdir, evals)
@@ -283,13 +292,16 @@ def run_arm(arm: str, model: Path, steps: int, seed: int, workdir: Path, evals: 
 
 
 # ------------------------------------------------------------------------------------ the parent
-def spawn_arm(arm: str, model: Path, steps: int, seed: int, workdir: Path, evals: tuple[int, int]) -> dict[str, Any]:
+def spawn_arm(
+    arm: str, model: Path, steps: int, seed: int, workdir: Path, evals: tuple[int, int], threads: int
+) -> dict[str, Any]:
     """Run one arm in a fresh Python process (its own memory and imports); returns its figures."""
     result_file = workdir / f"{arm}-seed{seed}.json"
     command = [sys.executable, str(Path(__file__).resolve()), "--arm", arm, "--model", str(model),
                "--steps", str(steps), "--seeds", str(seed), "--workdir", str(workdir), "--result", str(result_file),
-               "--eval-interval", str(evals[0]), "--eval-samples", str(evals[1])]
-    environment = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+               "--eval-interval", str(evals[0]), "--eval-samples", str(evals[1]), "--threads", str(threads)]
+    environment = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+                   "OMP_NUM_THREADS": str(threads)}
     started = time.perf_counter()
     finished = subprocess.run(command, capture_output=True, text=True, env=environment)
     if finished.returncode != 0:
@@ -332,7 +344,9 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float
 def print_table(report: dict[str, Any]) -> None:
     summary, seeds = report["summary"], report["seeds"]
     print(f"demo task, {report['steps']} steps, seed(s) {' '.join(map(str, seeds))}"
-          f"{', mean ± std across seeds' if len(seeds) > 1 else ''}; {report['machine']['cpus']} CPU cores")
+          f"{', mean ± std across seeds' if len(seeds) > 1 else ''}; {report['machine']['cpus']} CPU cores, "
+          f"{report['machine']['torch_threads']} torch thread(s) per arm, "
+          "load average {:.1f} before, {:.1f} after".format(*report["machine"]["load_average_1m"]))
     header = f"{'':<34} {'ours (rft train)':>18} {'TRL GRPOTrainer':>18}"
     print(header)
     print("-" * len(header))
@@ -356,10 +370,11 @@ def print_table(report: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=50, help="optimisation steps per run (default 50)")
-    parser.add_argument("--seeds", "--seed", type=int, nargs="+", default=[0], help="one run per arm per seed")
+    parser.add_argument("--steps", type=int, default=60, help="optimisation steps per run (default 60)")
+    parser.add_argument("--seeds", "--seed", type=int, nargs="+", default=[0, 1, 2], help="one run per arm per seed")
     parser.add_argument("--eval-interval", type=int, default=EVAL_INTERVAL, help="steps between validations")
     parser.add_argument("--eval-samples", type=int, default=EVAL_SAMPLES, help="samples per validation prompt")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per arm (default 1; see above)")
     parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS), help="which arms to run")
     parser.add_argument("--json", action="store_true", help="print the JSON report instead of the table")
     parser.add_argument("--output", type=Path, help="also write the JSON report to this file")
@@ -369,15 +384,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.steps < 1 or args.eval_interval < 1 or args.eval_samples < 1:
-        parser.error("--steps, --eval-interval and --eval-samples must be at least 1")
+    if min(args.steps, args.eval_interval, args.eval_samples, args.threads) < 1:
+        parser.error("--steps, --eval-interval, --eval-samples and --threads must be at least 1")
     evals = (args.eval_interval, args.eval_samples)
 
     if args.arm:  # one arm, in this process
-        result = run_arm(args.arm, args.model, args.steps, args.seeds[0], args.workdir, evals)
+        result = run_arm(args.arm, args.model, args.steps, args.seeds[0], args.workdir, evals, args.threads)
         args.result.write_text(json.dumps(result), encoding="utf-8")
         return 0
 
+    load_before = os.getloadavg()[0]  # other work on the machine skews the timings: say how much
     with tempfile.TemporaryDirectory(prefix="rft-vs-trl-") as temporary:
         workdir = (args.workdir or Path(temporary)).resolve()
         workdir.mkdir(parents=True, exist_ok=True)
@@ -389,9 +405,9 @@ def main(argv: list[str] | None = None) -> int:
         if not (model / "config.json").is_file():
             build_tiny_model(model)
         runs = []
-        for seed in args.seeds:
-            for arm in args.arms:
-                runs.append(spawn_arm(arm, model, args.steps, seed, workdir / f"seed-{seed}", evals))
+        for number, seed in enumerate(args.seeds):
+            for arm in args.arms if number % 2 == 0 else args.arms[::-1]:  # neither arm always runs first
+                runs.append(spawn_arm(arm, model, args.steps, seed, workdir / f"seed-{seed}", evals, args.threads))
                 print(f"{arm}, seed {seed}: {runs[-1]['process_seconds']:.1f} s", file=sys.stderr)
 
     import torch
@@ -400,7 +416,9 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "benchmark": "vs_trl",
         "date": time.strftime("%Y-%m-%d"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
+        "machine": {"cpus": os.cpu_count(), "torch_threads": args.threads,
+                    "load_average_1m": [load_before, os.getloadavg()[0]],
+                    "python": platform.python_version(), "torch": torch.__version__,
                     "trl": _version("trl"), "transformers": _version("transformers"),
                     "lightning": _version("lightning"), "platform": platform.platform()},
         "task": {"name": "demo vowel task (rft_plugins/data/demo.py)", "train_prompts": len(train_rows),

@@ -38,6 +38,7 @@ def test_learning_curve_writes_table_png_and_json(tmp_path):
     report = json.loads((tmp_path / "learning_curve.json").read_text())
 
     assert report["steps"] == 2 and report["seeds"] == [0]
+    assert report["machine"]["torch_threads"] == 1  # the default: robust to other work on the machine
     assert report["task"]["train_prompts"] == 19 and report["task"]["valid_prompts"] == 5
     [run] = report["runs"]
     assert run["steps"] == 2
@@ -75,7 +76,7 @@ def test_vs_trl_reports_both_arms_side_by_side(tmp_path, capsys):
     runs = {run["arm"]: run for run in report["runs"]}
     assert set(runs) == {"ours", "trl"}
     for arm, run in runs.items():
-        assert run["steps"] == 2, arm
+        assert run["steps"] == 2 and run["torch_threads"] == 1, arm
         assert [step for step, _ in run["train_reward"]] == [1, 2], arm
         assert [step for step, _ in run["valid_reward"]] == [2], arm
         assert all(is_reward(value) for _, value in run["train_reward"] + run["valid_reward"]), arm
