@@ -216,11 +216,14 @@ def test_a_checkpoint_killed_mid_write_is_the_old_one_or_the_new_one(tmp_path):
     import torch
 
     path = tmp_path / "last.ckpt"
+    temporary = tmp_path / "last.ckpt.tmp"
     killed_mid_write = 0
-    for delay in (0.05, 0.23):
+    for _attempt in range(3):
         writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True)
         assert writer.stdout.readline().strip() == "saved"
-        time.sleep(delay)
+        deadline = time.monotonic() + 30
+        while not temporary.exists() and time.monotonic() < deadline:  # kill while a write is under way,
+            time.sleep(0.001)  # whatever the machine's load: a fixed delay can miss every write
         os.kill(writer.pid, signal.SIGKILL)
         writer.wait(timeout=30)
         checkpoint = torch.load(path, weights_only=False)  # never truncated, whatever moment the kill hit
@@ -230,6 +233,8 @@ def test_a_checkpoint_killed_mid_write_is_the_old_one_or_the_new_one(tmp_path):
         assert all(leftover.name == "last.ckpt.tmp" for leftover in leftovers)
         assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]
         killed_mid_write += bool(leftovers)
+        if killed_mid_write:
+            break
     assert killed_mid_write, "no kill landed inside a write: the test proved nothing"
 
 
