@@ -1,6 +1,6 @@
 """Our RFT loop next to TRL's ``GRPOTrainer``: same task, model, grader and settings, side by side.
 
-    python benchmarks/vs_trl.py                      # 60 steps, seeds 0 1 2, both arms
+    python benchmarks/vs_trl.py                      # 60 steps, seeds 0 1 2, both arms (~2 min)
     python benchmarks/vs_trl.py --steps 100 --seeds 0 1 2 3 4
     python benchmarks/vs_trl.py --json
 
@@ -357,7 +357,7 @@ def print_table(report: dict[str, Any]) -> None:
             if figure is None:
                 cells.append("-")
                 continue
-            digits = 0 if "rss" in key else (1 if key.endswith("_s") and figure["mean"] >= 10 else 3)
+            digits = 0 if "rss" in key else (1 if key.endswith("_s") and figure["mean"] >= 1 else 3)
             text = f"{figure['mean']:.{digits}f}"
             if len(seeds) > 1:
                 text += f" ± {figure['std']:.{digits}f}"
