@@ -95,13 +95,24 @@ def reward_figures(train: list[list[float]], valid: list[list[float]], window: i
 
 
 # ------------------------------------------------------------------------------------ arm: ours
+#: the loop's resolved settings reported next to TRL's (``batch_size`` counts prompts)
+OUR_SETTINGS = (
+    "batch_size", "num_generations", "max_completion_length", "learning_rate", "loss_type", "beta", "epsilon",
+    "epsilon_high", "scale_rewards", "num_iterations", "max_grad_norm", "weight_decay", "temperature", "top_p",
+    "top_k", "eval_samples", "seed",
+)
+
+
 def run_ours(model: Path, steps: int, seed: int, workdir: Path, evals: tuple[int, int]) -> dict[str, Any]:
     """The task through ``rft_plugins.training.run.train`` (``rft train``)."""
+    from rft_plugins.training.job import job_from_dict, resolve
     from rft_plugins.training.outputs import read_metrics
     from rft_plugins.training.run import train
 
     train_rows, valid_rows = demo_rows()
     job = task_job(model, steps, seed, *evals)
+    parsed = job_from_dict(job, check_files=False)
+    resolved = resolve(parsed, len(train_rows))  # the settings the loop will use
     rss_before = rss_mib()
     started = time.perf_counter()
     result = train(job, output_dir=workdir / "ours", train_rows=train_rows, valid_rows=valid_rows, overwrite=True,
@@ -123,13 +134,8 @@ def run_ours(model: Path, steps: int, seed: int, workdir: Path, evals: tuple[int
         "train_reward": [[step, value] for step, value in metrics.get("train_reward_mean", [])],
         "valid_reward": [[step, value] for step, value in metrics.get("valid_reward_mean", [])],
         "rss_before_training_mib": rss_before,
-        "settings": {key: job["trainer"].get(key) for key in ("num_generations", "max_completion_length",
-                                                              "learning_rate", "seed", "max_steps")}
-        | {key: job["method"]["reinforcement"]["hyperparameters"][key]
-           for key in ("batch_size", "eval_interval", "eval_samples")}
-        | {
-           "loss_type": "dapo (default)", "beta": "0 (default)", "epsilon": "0.2 (default)",
-           "scale_rewards": "group (default)", "max_grad_norm": "1.0 (default)", "precision": "32-true (default)"},
+        "settings": {key: getattr(resolved, key) for key in OUR_SETTINGS}
+        | {"eval_interval": evals[0], "max_steps": steps, "precision": parsed.trainer.precision},
     }
 
 

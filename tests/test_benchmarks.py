@@ -67,9 +67,12 @@ def test_vs_trl_reports_both_arms_side_by_side(tmp_path, capsys):
     ours, trl = report["settings"]["ours"], report["settings"]["trl"]
     assert trl["per_device_train_batch_size"] == ours["batch_size"] * ours["num_generations"]  # samples, not prompts
     assert trl["generation_batch_size"] == trl["per_device_train_batch_size"]  # one rollout per step
-    for key in ("num_generations", "max_completion_length", "learning_rate", "seed"):
-        assert trl[key] == ours[key], key
+    for key in ("num_generations", "max_completion_length", "learning_rate", "seed", "loss_type", "beta", "epsilon",
+                "epsilon_high", "scale_rewards", "num_iterations", "max_grad_norm", "weight_decay", "temperature",
+                "top_p"):
+        assert trl[key] == ours[key], key  # ours: the loop's resolved settings
     assert (trl["loss_type"], trl["beta"], trl["epsilon"], trl["num_iterations"]) == ("dapo", 0.0, 0.2, 1)
+    assert ours["top_k"] is None and trl["top_k"] == 0  # both: no top-k filtering
     assert "constant" in trl["lr_scheduler_type"].lower() and trl["gradient_checkpointing"] is False
     assert trl["num_generations_eval"] == ours["eval_samples"] == 2
 
