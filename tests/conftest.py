@@ -9,6 +9,10 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing may come from a hub, ever
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# One torch thread per process: tests start subprocesses (DDP ranks, `rft` runs) beside this one,
+# and two threads each on the 2-core CI machine stall every op (benchmarks/vs_trl.py measured
+# 10-100x). Set before torch is first imported; subprocesses inherit it.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 @pytest.fixture(autouse=True)
