@@ -17,6 +17,14 @@ HOOKS = {
     "reward_shapers": "rft_register_reward_shapers",
     "judge_backends": "rft_register_judge_backends",
 }
+#: kind of registration -> what one of them, and a list of them, are called in messages
+LABELS = {
+    "graders": ("grader type", "types"),
+    "data_sources": ("data source", "sources"),
+    "samplers": ("sampler", "samplers"),
+    "reward_shapers": ("reward shaper", "shapers"),
+    "judge_backends": ("judge backend", "backends"),
+}
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,13 @@ def collect(kind: str, pm: pluggy.PluginManager | None = None) -> dict[str, Regi
 
         impl.function(**({"register": register} if "register" in impl.argnames else {}))
     return found
+
+
+def unknown_name(kind: str, name: object, registrations: dict[str, Registration]) -> str:
+    """The message for a name no plugin registered, listing the names that are (plugins' too)."""
+    one, many = LABELS[kind]
+    known = ", ".join(sorted(registrations)) or f"none (no {one} plugins loaded)"
+    return f"unknown {one} {name!r}; known {many}: {known}"
 
 
 def lookup(kind: str, name: str) -> Registration | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..registry import collect
+from ..registry import collect, unknown_name
 from .rows import DataError, validate_row
 
 
@@ -14,8 +14,7 @@ def choose_source(location: Any, name: str | None = None) -> str:
     sources = collect("data_sources")
     if name is not None:
         if name not in sources:
-            known = ", ".join(sorted(sources)) or "none"
-            raise DataError(f"unknown data source {name!r}; known: {known}", field="trainer.data_source")
+            raise DataError(unknown_name("data_sources", name, sources), field="trainer.data_source")
         return name
     for source_name, registration in sources.items():
         matches = getattr(registration.factory, "matches", None)

@@ -7,7 +7,7 @@ from typing import Any
 import pydantic
 
 from ..errors import GraderConfigError
-from ..registry import collect
+from ..registry import collect, unknown_name
 from .runner import LoadedGrader
 
 
@@ -20,8 +20,7 @@ def build_grader(config: dict[str, Any]) -> LoadedGrader:
     graders = collect("graders")
     registration = graders.get(config["type"])
     if registration is None:
-        known = ", ".join(sorted(graders)) or "none (no grader plugins loaded)"
-        raise GraderConfigError("type", f"unknown grader type {config['type']!r}; known types: {known}")
+        raise GraderConfigError("type", unknown_name("graders", config["type"], graders))
     name = config.get("name")
     if not isinstance(name, str) or not name:
         raise GraderConfigError("name", "required field is missing" if name is None else "must be a non-empty string")

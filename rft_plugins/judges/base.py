@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..errors import GraderConfigError
-from ..registry import collect
+from ..registry import collect, unknown_name
 
 #: ``model: "hf:/path/to/model"`` selects the local ``transformers`` backend.
 LOCAL_MODEL_PREFIX = "hf:"
@@ -86,8 +86,7 @@ def build_backend(model: str, judge: dict[str, Any] | None) -> tuple[str, JudgeB
     backends = collect("judge_backends")
     registration = backends.get(name)
     if registration is None:
-        known = ", ".join(sorted(backends)) or "none (no judge backend plugins loaded)"
-        raise GraderConfigError("judge.backend", f"unknown judge backend {name!r}; known backends: {known}")
+        raise GraderConfigError("judge.backend", unknown_name("judge_backends", name, backends))
     try:
         return name, registration.factory(model, options)
     except GraderConfigError as error:

@@ -13,7 +13,7 @@ import pydantic
 import torch
 
 from ..errors import RFTError
-from ..registry import collect
+from ..registry import collect, unknown_name
 from ..shaping.base import first_problem  # the same one-line report as reward shaper options
 
 
@@ -116,8 +116,7 @@ def build_sampler(name: str, tokenizer: Any, options: dict[str, Any] | None = No
     samplers = collect("samplers")
     registration = samplers.get(name)
     if registration is None:
-        known = ", ".join(sorted(samplers)) or "none (no sampler plugins loaded)"
-        raise SamplerConfigError("trainer.sampler", f"unknown sampler {name!r}; known samplers: {known}")
+        raise SamplerConfigError("trainer.sampler", unknown_name("samplers", name, samplers))
     try:
         sampler = registration.factory(tokenizer, dict(options or {}))
     except Exception as error:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 import pydantic
 
 from ..errors import RFTError
-from ..registry import collect
+from ..registry import collect, unknown_name
 
 if TYPE_CHECKING:
     from ..training.settings import ResolvedSettings
@@ -126,8 +126,7 @@ def _instantiate(index: int, config: Any, settings: "ResolvedSettings", registry
         raise ShaperConfigError(f"{where}.type", "each reward shaper is an object with a 'type'")
     registration = registry.get(config["type"])
     if registration is None:
-        known = ", ".join(sorted(registry)) or "none"
-        raise ShaperConfigError(f"{where}.type", f"unknown reward shaper {config['type']!r}; known: {known}")
+        raise ShaperConfigError(f"{where}.type", unknown_name("reward_shapers", config["type"], registry))
     try:
         shaper = registration.factory(config, settings)
     except ShaperConfigError as error:

@@ -369,14 +369,13 @@ def _check_plugins(job: Job) -> None:
     and data source exist (the data source takes its options), the reward shapers build in order."""
     from ..data.loading import choose_source
     from ..data.rows import DataError
-    from ..registry import collect
+    from ..registry import collect, unknown_name
     from ..shaping import ShaperConfigError, build_shapers
 
     trainer = job.trainer
     samplers = collect("samplers")
     if trainer.sampler not in samplers:
-        known = ", ".join(sorted(samplers)) or "none"
-        raise job.error("trainer.sampler", f"unknown sampler {trainer.sampler!r}; known: {known}")
+        raise job.error("trainer.sampler", unknown_name("samplers", trainer.sampler, samplers))
     try:
         if trainer.data_source is not None or trainer.data_source_options:
             name = choose_source(job.training_file, trainer.data_source)
