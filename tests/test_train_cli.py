@@ -191,12 +191,16 @@ def test_bad_input_gives_one_clear_error_and_exit_code_2(tmp_path, tiny_model_pa
     [
         ({"sampler_options": {"prompt_per_call": 2}}, "trainer.sampler_options.prompt_per_call", "prompt_per_call",
          "sampler 'transformers' (plugin rft_plugins.default_plugins.samplers): unknown field"),
-        ({"precision": "banana"}, "trainer.precision", "precision", "rejected by Lightning: Precision 'banana' is invalid"),
+        ({"precision": "banana"}, "trainer.precision", "precision", "'bf16-mixed'"),
+        ({"accelerator": "cpu", "precision": "16-mixed"}, "trainer.precision", "precision", "needs a CUDA GPU"),
+        ({"model_init_kwargs": {"dtype": "float8"}}, "trainer.model_init_kwargs.dtype", "dtype", "'bfloat16'"),
+        ({"micro_batch_size": 3}, "trainer.micro_batch_size", "micro_batch_size",
+         "3 does not divide the 4 samples of a step on each process (2 prompts x 2 generations); use one of 1, 2, 4"),
         ({"accelerator": "cpu", "devices": "many"}, "trainer.devices", "devices", "rejected by Lightning"),
         ({"accelerator": "cpu", "devices": 4, "strategy": "ddp"}, "method.reinforcement.hyperparameters.batch_size",
          "batch_size", "2 prompts per step do not split evenly over 4 processes"),
     ],
-    ids=["sampler-options", "precision", "devices", "batch-over-processes"],
+    ids=["sampler-options", "precision", "fp16-on-cpu", "dtype", "micro-batch", "devices", "batch-over-processes"],
 )
 def test_settings_rejected_once_the_model_loads_are_located_in_the_job_too(
     tmp_path, tiny_model_path, setting, field, marker, message

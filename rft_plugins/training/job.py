@@ -100,6 +100,33 @@ class LoraSettings(_Strict):
     target_modules: Union[str, list[str]] = "all-linear"
 
 
+class ModelInitKwargs(pydantic.BaseModel):
+    """``from_pretrained`` arguments for the policy (and the KL reference), as TRL's ``model_init_kwargs``.
+
+    ``dtype`` is checked; anything else (``attn_implementation``, ``revision``, ...) is passed on.
+    Without ``dtype`` the weights are bfloat16 on a CUDA GPU that has it, float32 elsewhere.
+    """
+
+    model_config = pydantic.ConfigDict(extra="allow")
+
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] | None = None
+
+    @pydantic.model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "torch_dtype" in value:
+            raise ValueError("torch_dtype is called dtype since transformers 5; write dtype")
+        return value
+
+
+#: Lightning's precision settings, and "auto" (bf16-mixed on a CUDA GPU with bfloat16, else 32-true)
+Precision = Literal["auto", "32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true", "32", "bf16", "16", "64"]
+LrSchedulerType = Literal[
+    "linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup", "inverse_sqrt",
+    "cosine_with_min_lr", "cosine_warmup_with_min_lr", "warmup_stable_decay",
+]
+
+
 class TrainerSettings(_Strict):
     """What OpenAI's service decides for you. Names follow ``trl.GRPOConfig`` where one exists."""
 
@@ -116,13 +143,26 @@ class TrainerSettings(_Strict):
     scale_rewards: Literal["group", "batch", "none"] = "group"
     num_iterations: int = Field(1, ge=1, description="optimisation passes per generated batch")
     learning_rate: float = Field(1e-5, gt=0, description="base rate; times learning_rate_multiplier")
+    lr_scheduler_type: LrSchedulerType = Field("linear", description="transformers' schedule over the run's steps")
+    lr_scheduler_kwargs: dict[str, Any] = Field(default_factory=dict, description="the schedule's own options")
+    warmup_steps: int = Field(0, ge=0, description="steps of linear warm-up; overrides warmup_ratio")
+    warmup_ratio: float = Field(0.0, ge=0, lt=1, description="warm-up as a share of the run's steps")
     weight_decay: float = Field(0.0, ge=0)
     max_grad_norm: float | None = Field(1.0, gt=0)
+    mask_truncated_completions: bool = Field(False, description="leave completions cut at max_completion_length out of the loss")
+    use_bias_correction_kl: bool = Field(True, description="KL term times the importance ratio (TRL's default)")
+    micro_batch_size: int | None = Field(
+        None, ge=1, description="samples per forward/backward on each process (TRL's per_device_train_batch_size); "
+        "default: all of the step's",
+    )
+    logprob_chunk_size: int = Field(1024, ge=1, description="completion tokens per LM-head chunk for log-probs (memory)")
+    gradient_checkpointing: bool = Field(True, description="recompute activations in the backward pass (memory)")
+    model_init_kwargs: ModelInitKwargs = Field(default_factory=ModelInitKwargs)
     max_steps: int | None = Field(None, ge=1, description="cap on optimisation steps")
     save_steps: int | None = Field(None, ge=1, description="steps between resume checkpoints; default eval_interval")
     logging_steps: int = Field(1, ge=1, description="steps between metric rows in the logs")
     lora: LoraSettings | None = None
-    precision: str = "32-true"
+    precision: Precision = "auto"
     accelerator: str = "auto"
     devices: Union[int, str, list[int]] = 1
     strategy: str = "auto"
@@ -448,7 +488,17 @@ def _build_job(
         _check_files(job, document)
     _check_grader(job, document, grader_document)
     _check_plugins(job)
+    _check_precision(job)
     return job
+
+
+def _check_precision(job: Job) -> None:
+    """A precision the job's device cannot run (Lightning would switch it silently)."""
+    from .precision import precision_problem
+
+    problem = precision_problem(job.trainer.precision, job.trainer.accelerator)
+    if problem:
+        raise job.error("trainer.precision", problem)
 
 
 # --------------------------------------------------------------------------------------------
@@ -536,6 +586,15 @@ def resolve(job: Job, n_train_rows: int) -> "ResolvedSettings":
     return settings_for(job, resolve_hyperparameters(job, n_train_rows))
 
 
+def model_init_kwargs(trainer: TrainerSettings) -> dict[str, Any]:
+    """The job's ``from_pretrained`` arguments with the dtype decided for its device."""
+    from .precision import default_dtype
+
+    kwargs = trainer.model_init_kwargs.model_dump(exclude_none=True)
+    kwargs.setdefault("dtype", default_dtype(trainer.accelerator))
+    return kwargs
+
+
 def settings_for(job: Job, plan: ResolvedHyperparameters) -> "ResolvedSettings":
     """The loop's concrete settings: ``job`` with the values ``plan`` decided for its "auto"s."""
     from .settings import ResolvedSettings
@@ -560,8 +619,18 @@ def settings_for(job: Job, plan: ResolvedHyperparameters) -> "ResolvedSettings":
         loss_type=trainer.loss_type,
         scale_rewards=trainer.scale_rewards,
         num_iterations=trainer.num_iterations,
+        lr_scheduler_type=trainer.lr_scheduler_type,
+        lr_scheduler_kwargs=dict(trainer.lr_scheduler_kwargs),
+        warmup_steps=trainer.warmup_steps,
+        warmup_ratio=trainer.warmup_ratio,
         weight_decay=trainer.weight_decay,
         max_grad_norm=trainer.max_grad_norm,
+        mask_truncated_completions=trainer.mask_truncated_completions,
+        use_bias_correction_kl=trainer.use_bias_correction_kl,
+        micro_batch_size=trainer.micro_batch_size,
+        logprob_chunk_size=trainer.logprob_chunk_size,
+        gradient_checkpointing=trainer.gradient_checkpointing,
+        model_init_kwargs=model_init_kwargs(trainer),
         lora=trainer.lora,
         sampler=trainer.sampler,
         sampler_options=dict(trainer.sampler_options),

@@ -12,6 +12,10 @@ Aggregation per ``loss_type`` (TRL 1.x ``_compute_loss``):
 - ``dapo``: sum over all tokens / number of tokens in the batch (token-level mean). Under data
   parallelism TRL divides by the token count of the whole batch over all processes divided by
   the number of processes; ``num_tokens`` lets the caller pass exactly that.
+
+Micro-batching: the normalisers can be those of the whole step (``num_tokens``, and
+``num_sequences`` for ``grpo`` and ``dr_grpo``), so the losses of a step's micro-batches add up to
+the loss of the whole step, and so do their gradients.
 """
 
 from __future__ import annotations
@@ -63,16 +67,21 @@ def aggregate(
     loss_type: str,
     max_completion_length: int | None = None,
     num_tokens: float | torch.Tensor | None = None,
+    num_sequences: int | None = None,
 ) -> torch.Tensor:
-    """Reduce per-token losses to one scalar the way ``loss_type`` says (see module docstring)."""
+    """Reduce per-token losses to one scalar the way ``loss_type`` says (see module docstring).
+
+    ``num_tokens`` (dapo) and ``num_sequences`` (grpo, dr_grpo) default to those of these rows.
+    """
     mask = mask.to(per_token_loss.dtype)
+    sequences = per_token_loss.size(0) if num_sequences is None else num_sequences
     if loss_type == "grpo":
         per_sequence = (per_token_loss * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)
-        return per_sequence.mean()
+        return per_sequence.sum() / max(1, sequences)
     if loss_type == "dr_grpo":
         if max_completion_length is None:
             raise ValueError("loss_type 'dr_grpo' needs max_completion_length")
-        return (per_token_loss * mask).sum() / (per_token_loss.size(0) * max_completion_length)
+        return (per_token_loss * mask).sum() / (max(1, sequences) * max_completion_length)
     if loss_type == "dapo":
         normaliser = mask.sum() if num_tokens is None else torch.as_tensor(num_tokens, dtype=mask.dtype)
         return (per_token_loss * mask).sum() / normaliser.clamp(min=1.0)
@@ -103,12 +112,17 @@ def policy_loss(
     ref_logprobs: torch.Tensor | None = None,
     max_completion_length: int | None = None,
     num_tokens: float | torch.Tensor | None = None,
+    num_sequences: int | None = None,
+    bias_correction_kl: bool = False,
 ) -> PolicyLoss:
     """The GRPO-family loss: clipped surrogate, plus ``beta`` x k3 KL per token, aggregated.
 
-    The KL term is added per token before aggregation, as in TRL. ``clip_ratio`` is the share of
-    (masked) tokens where the clip was active: ratio below ``1 - eps`` with a negative advantage
-    or above ``1 + eps_high`` with a positive one.
+    The KL term is added per token before aggregation, as in TRL. With ``bias_correction_kl``
+    (TRL's ``use_bias_correction_kl``, on by default there) it is multiplied by the importance
+    ratio, which is differentiable: on-policy its value is 1 but its gradient changes the KL
+    term's into the unbiased reverse-KL gradient. ``clip_ratio`` is the share of (masked) tokens
+    where the clip was active: ratio below ``1 - eps`` with a negative advantage or above
+    ``1 + eps_high`` with a positive one.
     """
     epsilon_high = epsilon if epsilon_high is None else epsilon_high
     mask = mask.to(logprobs.dtype)
@@ -119,9 +133,11 @@ def policy_loss(
         if ref_logprobs is None:
             raise ValueError("beta > 0 needs ref_logprobs")
         per_token_kl = k3_kl(logprobs, ref_logprobs)
+        if bias_correction_kl:
+            per_token_kl = per_token_kl * ratio
         per_token = per_token + beta * per_token_kl
         kl = masked_mean(per_token_kl.detach(), mask)
-    loss = aggregate(per_token, mask, loss_type, max_completion_length, num_tokens)
+    loss = aggregate(per_token, mask, loss_type, max_completion_length, num_tokens, num_sequences)
     column = advantages.unsqueeze(1) if advantages.dim() == 1 else advantages
     ratio = ratio.detach()
     low = ((ratio < 1 - epsilon) & (column < 0)).to(mask.dtype)

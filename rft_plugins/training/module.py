@@ -2,12 +2,16 @@
 
 One ``training_step`` takes a batch of prompts (dataset rows) and:
 
-1. samples G completions per prompt with the job's sampler plugin;
-2. starts grading them in the background and meanwhile computes the reference log-probs (KL)
-   and, when reused for several iterations, the rollout's old log-probs;
+1. samples G completions per prompt with the job's sampler plugin, all prompts at once;
+2. starts grading them in the background and meanwhile, micro-batch by micro-batch, computes the
+   reference log-probs (KL) and, when the rollout is reused for several iterations, its log-probs
+   under the current policy (the same training-mode forward as the loss's), then the first
+   micro-batch's forward pass, whose graph waits for the advantages;
 3. shapes the grades into advantages with the reward shaper plugins (over the whole batch of
    every process, so group and batch statistics do not depend on the number of processes);
-4. runs ``num_iterations`` optimisation steps on the clipped surrogate (manual optimisation).
+4. runs ``num_iterations`` optimisation steps on the clipped surrogate (manual optimisation),
+   each accumulating the gradients of every micro-batch of ``micro_batch_size`` samples, with each
+   micro-batch's loss normalised as for the whole step; then steps the learning-rate schedule.
 
 Validation (``validation_step``) samples ``eval_samples`` completions per validation prompt,
 grades them, logs ``valid_reward_mean`` and fires ``rft_on_validation_end``.
@@ -15,10 +19,12 @@ grades them, logs ``valid_reward_mean`` and fires ``rft_on_validation_end``.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import math
 import time
 import warnings
-from typing import Any
+from typing import Any, ContextManager
 
 import lightning
 import torch
@@ -36,16 +42,29 @@ from . import random_state
 from .distributed import gather, rank_and_world
 from .grading import BackgroundGrader
 from .loaders import ResumableDataLoader, train_loader, validation_loader
-from .losses import policy_loss
+from .losses import PolicyLoss, policy_loss
+from .micro_batches import MicroBatch, split_rollout
+from .optim import MasterWeightAdamW, build_scheduler
+from .precision import from_pretrained_kwargs
 from .reward_metrics import ScoredSample, flags_of, reward_metrics
 from .settings import ResolvedSettings
 
 
 def load_policy(settings: ResolvedSettings) -> Any:
-    """The model to train: loaded in float32 (Lightning's precision plugin casts), LoRA-wrapped if asked."""
+    """The model to train, in the dtype of ``model_init_kwargs`` (by default bfloat16 on a CUDA
+    GPU, float32 elsewhere), with gradient checkpointing if asked, LoRA-wrapped if asked (the
+    adapters in float32 over a 16-bit base, as peft makes them)."""
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(settings.model, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(settings.model, **from_pretrained_kwargs(settings.model_init_kwargs))
+    if settings.gradient_checkpointing:
+        # non-reentrant: works when the inputs need no gradient (frozen embeddings under LoRA);
+        # transformers 5 renamed the method, 4.x has only the old name
+        enable = getattr(model, "activation_checkpointing_enable", None)
+        if enable is not None:
+            enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if settings.lora is not None:
         from peft import LoraConfig, get_peft_model
 
@@ -74,6 +93,27 @@ RANDOM_STATE_KEY = "rft_random_state"
 VALIDATION_RECORDS_KEY = "rft_validation_records"
 
 
+class _LossTotals:
+    """A step's loss and token-weighted statistics added up over its micro-batches."""
+
+    def __init__(self) -> None:
+        self.loss: Any = 0.0
+        self.tokens: Any = 0.0
+        self.weighted: dict[str, Any] = {}
+
+    def add(self, result: PolicyLoss, mask: torch.Tensor) -> None:
+        tokens = mask.sum().float()
+        self.loss = self.loss + result.loss.detach()
+        self.tokens = self.tokens + tokens
+        for name, value in (("kl", result.kl), ("clip_ratio", result.clip_ratio)):
+            if value is not None:
+                self.weighted[name] = self.weighted.get(name, 0.0) + value.detach().float() * tokens
+
+    def mean(self, name: str) -> torch.Tensor:
+        """The token-weighted mean of ``name`` over the micro-batches."""
+        return self.weighted[name] / self.tokens.clamp(min=1.0)
+
+
 class RFTModule(lightning.LightningModule):
     """Samples, grades, shapes and optimises; see the module docstring for one step."""
 
@@ -100,6 +140,7 @@ class RFTModule(lightning.LightningModule):
         self._grading: BackgroundGrader | None = None
         self._validation_outputs: list[dict[str, Any]] = []
         self._restored_random_state: list[dict[str, Any]] | None = None
+        self._grad_norm = torch.zeros(())
 
     # ----------------------------------------------------------------- data
     def train_dataloader(self) -> ResumableDataLoader:
@@ -156,46 +197,60 @@ class RFTModule(lightning.LightningModule):
                 setattr(rollout, name, value.to(self.device))
         return rollout
 
-    def _logprobs(self, model: Any, rollout: RolloutBatch) -> torch.Tensor:
+    def _logprobs(self, model: Any, part: MicroBatch) -> torch.Tensor:
         return completion_logprobs(
             model,
-            rollout.prompt_ids,
-            rollout.prompt_mask,
-            rollout.completion_ids,
-            rollout.completion_mask,
+            part.prompt_ids,
+            part.prompt_mask,
+            part.completion_ids,
+            part.completion_mask,
             self.settings.temperature,
+            self.settings.logprob_chunk_size,
         )
 
     @torch.no_grad()
-    def reference_logprobs(self, rollout: RolloutBatch) -> torch.Tensor:
+    def reference_logprobs(self, part: MicroBatch) -> torch.Tensor:
         """Log-probs under the reference policy: the base model with the LoRA adapter switched off,
-        or the frozen copy taken before training."""
+        or the frozen copy taken before training, in the policy's device and dtype (a precision
+        plugin that converted the policy converts the reference too, so the KL starts at 0)."""
         if self.settings.lora is not None:
             with self.model.disable_adapter(), eval_mode(self.model):
-                return self._logprobs(self.model, rollout)
-        reference = self._reference_model
-        if next(reference.parameters()).device != self.device:
-            reference.to(self.device)
-        return self._logprobs(reference, rollout)
+                return self._logprobs(self.model, part)
+        reference, policy = self._reference_model, next(self.model.parameters())
+        current = next(reference.parameters())
+        if (current.device, current.dtype) != (policy.device, policy.dtype):
+            reference.to(device=policy.device, dtype=policy.dtype)
+        return self._logprobs(reference, part)
 
     # ------------------------------------------------------------ training
-    def configure_optimizers(self) -> torch.optim.Optimizer:
+    def configure_optimizers(self) -> dict[str, Any]:
+        """AdamW (over float32 masters of 16-bit weights) and the learning-rate schedule, stepped
+        once per batch over the run's ``max_steps``."""
+        settings = self.settings
         trainable = [parameter for parameter in self.model.parameters() if parameter.requires_grad]
-        return torch.optim.AdamW(trainable, lr=self.settings.learning_rate, weight_decay=self.settings.weight_decay)
+        optimizer = MasterWeightAdamW(trainable, lr=settings.learning_rate, weight_decay=settings.weight_decay)
+        scheduler = build_scheduler(
+            optimizer, settings.lr_scheduler_type, self.trainer.estimated_stepping_batches,
+            settings.warmup_steps, settings.warmup_ratio, settings.lr_scheduler_kwargs,
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def on_train_start(self) -> None:
         get_plugin_manager().hook.rft_on_train_start(job=self.settings, module=self)
-        if self._restored_random_state is not None:  # resumed: continue the checkpointed streams
-            rank, world = rank_and_world()
-            states, self._restored_random_state = self._restored_random_state, None
-            if len(states) == world:
-                random_state.restore(states[rank])
-            else:
-                warnings.warn(
-                    f"the checkpoint holds the random state of {len(states)} processes, this run has {world}: "
-                    "sampling continues from a fresh random state",
-                    stacklevel=2,
-                )
+        rank, world = rank_and_world()
+        if self._restored_random_state is None:  # a fresh start: each process samples its own stream
+            random_state.seed(self.settings.seed + rank)
+            return
+        states, self._restored_random_state = self._restored_random_state, None  # resumed: continue them
+        if len(states) == world:
+            random_state.restore(states[rank])
+        else:
+            warnings.warn(
+                f"the checkpoint holds the random state of {len(states)} processes, this run has {world}: "
+                "sampling continues from a fresh random state",
+                stacklevel=2,
+            )
+            random_state.seed(self.settings.seed + rank)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Keep every process's random state, so a resumed run draws the completions this one
@@ -220,48 +275,54 @@ class RFTModule(lightning.LightningModule):
 
         items = [row for row in rows for _ in range(settings.num_generations)]
         pending = self.grading.submit(rollout.texts, items)
+        parts = split_rollout(rollout, self._loss_mask(rollout), settings.micro_batch_size)
         # Model work that needs no grades runs while the grader works: reference and old
-        # log-probs, and the first pass's forward (its graph waits for the advantages).
+        # log-probs, and the first micro-batch's forward (its graph waits for the advantages).
         with torch.no_grad():
-            ref_logprobs = self.reference_logprobs(rollout) if settings.beta > 0 else None
-            old_logprobs = None
-            if settings.num_iterations > 1:
-                old_logprobs = rollout.logprobs
-                if old_logprobs is None:
-                    with eval_mode(self.model):
-                        old_logprobs = self._logprobs(self.model, rollout)
-        first_logprobs = self._logprobs(self.model, rollout)
+            for part in parts:
+                if settings.beta > 0:
+                    part.ref_logprobs = self.reference_logprobs(part)
+                if settings.num_iterations > 1:
+                    part.old_logprobs = self._logprobs(self.model, part)
+        first_logprobs = self._logprobs(self.model, parts[0])
         waiting = time.perf_counter()
         graded = pending.result()
         waited = time.perf_counter() - waiting
 
         advantages, scored, num_tokens = self._advantages(graded.grades, rollout)
-        optimizer = self.optimizers()
+        optimizer, scheduler = self.optimizers(), self.lr_schedulers()
+        learning_rate = optimizer.param_groups[0]["lr"]  # the rate of this step's updates
         losses, kls, clips = [], [], []
         for iteration in range(settings.num_iterations):
-            logprobs = first_logprobs if iteration == 0 else self._logprobs(self.model, rollout)
-            result = policy_loss(
-                logprobs,
-                logprobs.detach() if old_logprobs is None else old_logprobs,
-                advantages,
-                rollout.completion_mask,
-                loss_type=settings.loss_type,
-                epsilon=settings.epsilon,
-                epsilon_high=settings.epsilon_high,
-                beta=settings.beta,
-                ref_logprobs=ref_logprobs,
-                max_completion_length=settings.max_completion_length,
-                num_tokens=num_tokens,
-            )
             optimizer.zero_grad()
-            self.manual_backward(result.loss)
-            if settings.max_grad_norm is not None:
-                self.clip_gradients(optimizer, gradient_clip_val=settings.max_grad_norm, gradient_clip_algorithm="norm")
+            totals = _LossTotals()
+            for index, part in enumerate(parts):
+                logprobs = first_logprobs if iteration == 0 and index == 0 else self._logprobs(self.model, part)
+                result = policy_loss(
+                    logprobs,
+                    logprobs.detach() if part.old_logprobs is None else part.old_logprobs,
+                    advantages[part.rows],
+                    part.loss_mask,
+                    loss_type=settings.loss_type,
+                    epsilon=settings.epsilon,
+                    epsilon_high=settings.epsilon_high,
+                    beta=settings.beta,
+                    ref_logprobs=part.ref_logprobs,
+                    max_completion_length=settings.max_completion_length,
+                    num_tokens=num_tokens,
+                    num_sequences=len(rollout.texts),
+                    bias_correction_kl=settings.use_bias_correction_kl,
+                )
+                with self._gradient_sync(last=index == len(parts) - 1):
+                    self.manual_backward(result.loss)
+                optimizer.optimizer.collect_grads()
+                totals.add(result, part.loss_mask)
             self._optimizer_step(optimizer, counted=iteration == settings.num_iterations - 1)
-            losses.append(result.loss.detach())
-            clips.append(result.clip_ratio)
-            if result.kl is not None:
-                kls.append(result.kl)
+            losses.append(totals.loss)
+            clips.append(totals.mean("clip_ratio"))
+            if settings.beta > 0:
+                kls.append(totals.mean("kl"))
+        scheduler.step()
         update = getattr(self.sampler, "update_weights", None)
         if callable(update):
             update(self.model)
@@ -272,9 +333,11 @@ class RFTModule(lightning.LightningModule):
             "loss": torch.stack(losses).mean(),
             "clip_ratio": torch.stack(clips).mean(),
             "kl": torch.stack(kls).mean() if kls else torch.zeros((), device=self.device),
+            "grad_norm": self._grad_norm,
         }
         self.log_dict(synced, on_step=True, on_epoch=False, sync_dist=True, batch_size=batch_size, prog_bar=False)
         metrics = reward_metrics(scored, "train", self.grader_name)
+        metrics["learning_rate"] = learning_rate
         metrics["completion_length_mean"] = sum(s.length for s in scored) / max(1, len(scored))
         metrics["completion_truncated_rate"] = sum(s.truncated for s in scored) / max(1, len(scored))
         metrics["timing/sampling_s"] = sampled - started
@@ -286,6 +349,34 @@ class RFTModule(lightning.LightningModule):
         self.log_dict(metrics, on_step=True, on_epoch=False, batch_size=batch_size)
         self.log("train_reward_mean", reward_mean, on_step=True, on_epoch=False, prog_bar=True, batch_size=batch_size)
         return synced["loss"]
+
+    def _loss_mask(self, rollout: RolloutBatch) -> torch.Tensor:
+        """The completion tokens the loss counts: all, or only those of completions that ended
+        (``mask_truncated_completions``, as TRL)."""
+        if not self.settings.mask_truncated_completions:
+            return rollout.completion_mask
+        ended = torch.tensor([not cut for cut in rollout.truncated], device=rollout.completion_mask.device)
+        return rollout.completion_mask * ended.unsqueeze(1).to(rollout.completion_mask.dtype)
+
+    def _gradient_sync(self, last: bool) -> ContextManager[Any]:
+        """Under data parallelism, gradients are averaged over processes once per update, after
+        the last micro-batch; 16-bit weights move theirs into float32 after every micro-batch, so
+        those are averaged each time."""
+        block = getattr(self.trainer.strategy, "block_backward_sync", None)
+        if last or block is None or self.optimizers().optimizer.has_masters:
+            return contextlib.nullcontext()
+        return block()
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Clip the gradient norm to ``max_grad_norm`` and keep the norm for the logs.
+
+        Lightning calls this right before the update, after a mixed-precision scaler unscaled the
+        gradients, so the clip sees the true norm (clipping in ``training_step`` would clip the
+        scaled gradients, and every fp16 update would be ``max_grad_norm / scale``).
+        """
+        parameters = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        limit = self.settings.max_grad_norm or math.inf
+        self._grad_norm = torch.nn.utils.clip_grad_norm_(parameters, limit).detach() if parameters else torch.zeros(())
 
     def _optimizer_step(self, optimizer: Any, counted: bool) -> None:
         """Step the optimiser; only the batch's last update advances ``trainer.global_step``.
@@ -303,7 +394,8 @@ class RFTModule(lightning.LightningModule):
         self, grades: list[Grade], rollout: RolloutBatch
     ) -> tuple[torch.Tensor, list[ScoredSample], float]:
         """Shape the grades of every process together; return this process's advantages, every
-        process's scored samples (for metrics) and the DAPO token normaliser (TRL's)."""
+        process's scored samples (for metrics) and the DAPO token normaliser (TRL's: the tokens
+        the loss counts over all processes, divided by the number of processes)."""
         lengths = rollout.completion_lengths
         local = [ScoredSample.from_grade(g, n, t) for g, n, t in zip(grades, lengths, rollout.truncated)]
         per_rank = gather(local)
@@ -321,7 +413,8 @@ class RFTModule(lightning.LightningModule):
         shaped = self.shapers(batch)
         mine = shaped.advantages[offset : offset + len(local)]  # type: ignore[index]
         advantages = torch.tensor(mine, dtype=torch.float32, device=self.device)
-        num_tokens = sum(s.length for s in everyone) / world
+        masked = self.settings.mask_truncated_completions
+        num_tokens = sum(s.length for s in everyone if not (masked and s.truncated)) / world
         return advantages, everyone, num_tokens
 
     # ---------------------------------------------------------- validation

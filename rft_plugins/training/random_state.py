@@ -28,6 +28,13 @@ def capture() -> dict[str, Any]:
     return state
 
 
+def seed(value: int) -> None:
+    """Seed torch (CPU and CUDA), NumPy and Python's ``random`` in this process."""
+    random.seed(value)
+    numpy.random.seed(value % 2**32)
+    torch.manual_seed(value)
+
+
 def restore(state: dict[str, Any]) -> None:
     """Put back what ``capture`` returned."""
     torch.set_rng_state(state["torch"])

@@ -208,22 +208,38 @@ def _build_module_and_trainer(
 
     train_data, valid_data = data
     try:
-        module = RFTModule(settings, train_data, valid_data)
-    except (SamplerConfigError, ShaperConfigError) as error:
-        raise job.error(error.field, error.message) from error
-    module.rft_run = context
-    try:
         trainer = build_trainer(job, plan, context.output_dir, context, progress_bar, has_validation=bool(valid_data))
     except (ValueError, TypeError, MisconfigurationException) as error:
         text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise job.error(_lightning_field(text), f"rejected by Lightning: {text}") from error
-    if settings.batch_size % trainer.world_size:
+    _check_batch_split(job, settings, trainer.world_size)
+    try:
+        module = RFTModule(settings, train_data, valid_data)
+    except (SamplerConfigError, ShaperConfigError) as error:
+        raise job.error(error.field, error.message) from error
+    module.rft_run = context
+    return module, trainer
+
+
+def _check_batch_split(job: Job, settings: ResolvedSettings, processes: int) -> None:
+    """A step's prompts split evenly over the processes, and each process's samples into whole
+    micro-batches (checked before the model loads)."""
+    if settings.batch_size % processes:
         raise job.error(
             "method.reinforcement.hyperparameters.batch_size",
-            f"{settings.batch_size} prompts per step do not split evenly over {trainer.world_size} processes; "
-            f"use a multiple of {trainer.world_size}",
+            f"{settings.batch_size} prompts per step do not split evenly over {processes} processes; "
+            f"use a multiple of {processes}",
         )
-    return module, trainer
+    samples = settings.batch_size // processes * settings.num_generations
+    micro = settings.micro_batch_size
+    if micro is not None and samples % micro:
+        divisors = [n for n in range(1, samples + 1) if samples % n == 0]
+        raise job.error(
+            "trainer.micro_batch_size",
+            f"{micro} does not divide the {samples} samples of a step on each process "
+            f"({settings.batch_size} prompts x {settings.num_generations} generations"
+            f"{f' / {processes} processes' if processes > 1 else ''}); use one of {', '.join(map(str, divisors))}",
+        )
 
 
 def train(
@@ -340,6 +356,7 @@ def build_trainer(
 
     from .callbacks import AtomicCheckpointIO, ResumeCheckpoint, RewardProgressBar, RunState, ValidateFinalStep
     from .outputs import ResumableCSVLogger, StepsCompletedTensorBoardLogger
+    from .precision import resolve_precision
 
     validation_interval = plan.eval_interval if has_validation else None
     callbacks: list[Any] = [
@@ -360,7 +377,7 @@ def build_trainer(
         accelerator=job.trainer.accelerator,
         devices=job.trainer.devices,
         strategy=job.trainer.strategy,
-        precision=job.trainer.precision,
+        precision=resolve_precision(job.trainer.precision, job.trainer.accelerator),
         logger=[
             ResumableCSVLogger(folder),
             StepsCompletedTensorBoardLogger(str(folder), name="tensorboard", version=""),

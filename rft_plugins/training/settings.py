@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .job import LoraSettings
+from .optim import LR_SCHEDULER_TYPES
 
 LossType = Literal["grpo", "dr_grpo", "dapo"]
 ScaleRewards = Literal["group", "batch", "none"]
@@ -23,6 +24,9 @@ class ResolvedSettings:
     ``batch_size`` counts prompts per optimisation step across all processes; each prompt yields
     ``num_generations`` samples. ``learning_rate`` is already multiplied by the job's
     ``learning_rate_multiplier``. ``epsilon_high`` of None means ``epsilon`` (symmetric clipping).
+    ``micro_batch_size`` counts samples per forward/backward on each process (None: the whole
+    step's). ``model_init_kwargs`` go to ``from_pretrained``; without a ``dtype`` the weights are
+    bfloat16 on a CUDA GPU that has it, float32 elsewhere.
     """
 
     model: str
@@ -43,8 +47,18 @@ class ResolvedSettings:
     loss_type: LossType = "dapo"
     scale_rewards: ScaleRewards = "group"
     num_iterations: int = 1
+    lr_scheduler_type: str = "linear"
+    lr_scheduler_kwargs: dict[str, Any] = field(default_factory=dict)
+    warmup_steps: int = 0
+    warmup_ratio: float = 0.0
     weight_decay: float = 0.0
     max_grad_norm: float | None = 1.0
+    mask_truncated_completions: bool = False
+    use_bias_correction_kl: bool = True
+    micro_batch_size: int | None = None
+    logprob_chunk_size: int = 1024
+    gradient_checkpointing: bool = True
+    model_init_kwargs: dict[str, Any] = field(default_factory=dict)
     lora: LoraSettings | None = None
     sampler: str = "transformers"
     sampler_options: dict[str, Any] = field(default_factory=dict)
@@ -65,6 +79,11 @@ class ResolvedSettings:
             "beta": self.beta >= 0,
             "epsilon": self.epsilon > 0,
             "num_iterations": self.num_iterations >= 1,
+            "micro_batch_size": self.micro_batch_size is None or self.micro_batch_size >= 1,
+            "logprob_chunk_size": self.logprob_chunk_size >= 1,
+            "warmup_steps": self.warmup_steps >= 0,
+            "warmup_ratio": 0 <= self.warmup_ratio < 1,
+            "lr_scheduler_type": self.lr_scheduler_type in LR_SCHEDULER_TYPES,
             "loss_type": self.loss_type in ("grpo", "dr_grpo", "dapo"),
             "scale_rewards": self.scale_rewards in ("group", "batch", "none"),
         }

@@ -1,0 +1,64 @@
+"""A step's samples in micro-batches: what one forward/backward pass sees.
+
+``trainer.micro_batch_size`` bounds the samples per pass, so memory no longer grows with the
+whole step's ``batch_size x num_generations``. Each micro-batch drops the columns that are
+padding in all its rows (left of its longest prompt, right of its longest completion), so a
+micro-batch of short answers costs a short pass. The loss stays that of the whole step: every
+micro-batch's loss is divided by the whole step's normaliser (``losses.aggregate``) and the
+gradients add up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..sampling import RolloutBatch
+
+
+@dataclass
+class MicroBatch:
+    """Rows ``rows`` of a rollout, trimmed of all-padding columns.
+
+    ``completion_mask`` is the attention mask of the completion tokens (1 up to and including
+    EOS); ``loss_mask`` the tokens the loss counts (the same, unless truncated completions are
+    masked out). The log-probs under the reference and the rollout's policy are filled in once
+    per step, when the loss needs them.
+    """
+
+    rows: slice
+    prompt_ids: torch.Tensor
+    prompt_mask: torch.Tensor
+    completion_ids: torch.Tensor
+    completion_mask: torch.Tensor
+    loss_mask: torch.Tensor
+    ref_logprobs: torch.Tensor | None = None
+    old_logprobs: torch.Tensor | None = None
+
+
+def row_slices(total: int, size: int | None) -> list[slice]:
+    """``range(total)`` as consecutive slices of at most ``size`` rows (one slice for None)."""
+    size = size or total
+    return [slice(start, min(start + size, total)) for start in range(0, total, max(1, size))]
+
+
+def split_rollout(rollout: RolloutBatch, loss_mask: torch.Tensor, size: int | None) -> list[MicroBatch]:
+    """The rollout's rows in micro-batches of at most ``size`` samples (None: one micro-batch)."""
+    parts = []
+    for rows in row_slices(rollout.completion_ids.size(0), size):
+        prompt_mask = rollout.prompt_mask[rows]
+        real_columns = prompt_mask.any(dim=0).nonzero()
+        first = int(real_columns[0]) if real_columns.numel() else prompt_mask.size(1)
+        width = max(1, int(rollout.completion_mask[rows].sum(dim=1).max()))
+        parts.append(
+            MicroBatch(
+                rows=rows,
+                prompt_ids=rollout.prompt_ids[rows, first:],
+                prompt_mask=prompt_mask[:, first:],
+                completion_ids=rollout.completion_ids[rows, :width],
+                completion_mask=rollout.completion_mask[rows, :width],
+                loss_mask=loss_mask[rows, :width],
+            )
+        )
+    return parts
