@@ -109,3 +109,23 @@ def test_aggregate_rejects_unknown_type_and_missing_length():
         aggregate(RATIOS, MASK, "ppo")
     with pytest.raises(ValueError, match="max_completion_length"):
         aggregate(RATIOS, MASK, "dr_grpo")
+
+
+def test_bias_corrected_kl_has_the_unbiased_reverse_kl_gradient():
+    """TRL's use_bias_correction_kl: the KL term times the (differentiable) ratio. On-policy the
+    value is unchanged, the gradient becomes ``(r - 1) + ... = 1 - e^d`` x ratio' terms: per
+    token d/dlogp [r k3] = k3 + (1 - e^d) with r = 1, against (1 - e^d) without it."""
+    ref = NEW.detach() + torch.log(torch.tensor(2.0))  # d = ln 2: k3 = 1 - ln 2, 1 - e^d = -1
+    plain = NEW.clone().requires_grad_(True)
+    corrected = NEW.clone().requires_grad_(True)
+    kwargs = dict(loss_type="dapo", epsilon=0.2, beta=1.0, ref_logprobs=ref)
+    zero = torch.zeros(2)  # no policy term: the gradient is the KL term's alone
+    a = policy_loss(plain, plain.detach(), zero, MASK, **kwargs)
+    b = policy_loss(corrected, corrected.detach(), zero, MASK, bias_correction_kl=True, **kwargs)
+    assert a.loss.item() == pytest.approx(b.loss.item()) and a.kl.item() == pytest.approx(b.kl.item())
+    a.loss.backward()
+    b.loss.backward()
+    k3 = 1 - math.log(2)
+    real = MASK.bool()
+    assert plain.grad[real].tolist() == pytest.approx([-1 / 5] * 5)
+    assert corrected.grad[real].tolist() == pytest.approx([(k3 - 1) / 5] * 5)

@@ -1,7 +1,9 @@
 """The default sampler: ``model.generate`` from ``transformers``, G samples per prompt.
 
-It reads the raw logits of each generated token from ``generate`` (``output_logits``), so the
-sampling-time log-probs cost no second forward pass.
+The sampling-time log-probs cost no second forward pass and keep no logits: a logits processor
+sees each step's distribution and keeps only the log-prob of the token drawn from it (known at
+the next step), so memory holds one step's ``samples x vocabulary``, not ``generate``'s
+``output_logits`` of every step (16 x 128 tokens x 152k float32 = 1.2 GB).
 """
 
 from __future__ import annotations
@@ -10,10 +12,10 @@ from typing import Any
 
 import pydantic
 import torch
-from transformers import GenerationConfig
+from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
 
 from .base import RolloutBatch, SamplingParams
-from .logprobs import eval_mode
+from .logprobs import chosen_logprobs, eval_mode
 
 
 class TransformersSamplerOptions(pydantic.BaseModel):
@@ -53,6 +55,40 @@ def completion_mask_for(completion_ids: torch.Tensor, eos_ids: list[int]) -> tup
     return (positions <= first_eos.unsqueeze(1)).long(), has_eos
 
 
+class ChosenTokenLogprobs(LogitsProcessor):
+    """Records ``log softmax(scores / temperature)`` of each generated token, one step late.
+
+    ``generate`` calls a logits processor with the ids so far and the next token's scores; the
+    token drawn from those scores is the last id at the next call (or after ``generate`` returns).
+    Only that step's log-softmax is held in between. The scores are the model's logits after any
+    processors ``generation_kwargs`` added (a repetition penalty, ...), before temperature, top-k
+    and top-p, like TRL's.
+    """
+
+    def __init__(self, temperature: float):
+        self.temperature = temperature
+        self.pending: torch.Tensor | None = None
+        self.steps: list[torch.Tensor] = []
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        self._take(input_ids[:, -1])
+        self.pending = scores
+        return scores
+
+    def _take(self, tokens: torch.Tensor) -> None:
+        if self.pending is not None:
+            self.steps.append(chosen_logprobs(self.pending, tokens, self.temperature))
+            self.pending = None
+
+    def finish(self, completion_ids: torch.Tensor) -> torch.Tensor:
+        """The ``[rows, generated tokens]`` log-probs, once ``generate`` has returned its ids."""
+        if completion_ids.size(1):
+            self._take(completion_ids[:, -1])
+        if not self.steps:
+            return completion_ids.new_zeros(completion_ids.shape, dtype=torch.float32)
+        return torch.stack(self.steps, dim=1)
+
+
 class TransformersSampler:
     """Samples with ``model.generate(do_sample=True, num_return_sequences=G)``."""
 
@@ -79,18 +115,19 @@ class TransformersSampler:
             num_return_sequences=params.num_generations,
             pad_token_id=self.pad_id,
             eos_token_id=eos_ids,
-            return_dict_in_generate=True,
-            output_logits=True,
             **self.options.generation_kwargs,
         )
 
     def _generate(self, model: Any, prompts: list[list[int]], config: GenerationConfig, device: torch.device):
         prompt_ids, prompt_mask = left_pad(prompts, self.pad_id)
         prompt_ids, prompt_mask = prompt_ids.to(device), prompt_mask.to(device)
-        output = model.generate(input_ids=prompt_ids, attention_mask=prompt_mask, generation_config=config)
-        completion_ids = output.sequences[:, prompt_ids.size(1) :]
-        logits = torch.stack(output.logits, dim=1).float() / config.temperature
-        logprobs = torch.log_softmax(logits, dim=-1).gather(-1, completion_ids.unsqueeze(-1)).squeeze(-1)
+        recorder = ChosenTokenLogprobs(config.temperature)
+        sequences = model.generate(
+            input_ids=prompt_ids, attention_mask=prompt_mask, generation_config=config,
+            logits_processor=LogitsProcessorList([recorder]),
+        )
+        completion_ids = sequences[:, prompt_ids.size(1) :]
+        logprobs = recorder.finish(completion_ids)
         repeat = config.num_return_sequences
         return (
             prompt_ids.repeat_interleave(repeat, dim=0),

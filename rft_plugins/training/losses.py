@@ -126,6 +126,7 @@ def policy_loss(
     """
     epsilon_high = epsilon if epsilon_high is None else epsilon_high
     mask = mask.to(logprobs.dtype)
+    advantages = advantages.to(logprobs.dtype)
     ratio = importance_ratio(logprobs, old_logprobs)
     per_token = clipped_surrogate(ratio, advantages, epsilon, epsilon_high)
     kl = None

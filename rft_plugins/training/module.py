@@ -412,7 +412,7 @@ class RFTModule(lightning.LightningModule):
         )
         shaped = self.shapers(batch)
         mine = shaped.advantages[offset : offset + len(local)]  # type: ignore[index]
-        advantages = torch.tensor(mine, dtype=torch.float32, device=self.device)
+        advantages = torch.tensor(mine, dtype=torch.float64, device=self.device)  # the loss takes its dtype
         masked = self.settings.mask_truncated_completions
         num_tokens = sum(s.length for s in everyone if not (masked and s.truncated)) / world
         return advantages, everyone, num_tokens
