@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
-from test_step_plan import fit, replay_settings
+from test_step_plan import AppliedGradients, fit, replay_settings
 from transformers import AutoModelForCausalLM
 
 from rft_plugins.training.optim import MasterWeightAdamW
@@ -56,6 +56,17 @@ def test_bfloat16_weights_keep_small_updates_in_master_weights(tiny_model_path):
         total += parameter.numel()
     assert masters_moved > 0.5 * total
     assert weights_moved < 0.25 * total  # what pure-bfloat16 AdamW would have kept of the update
+
+
+def test_master_gradients_are_clipped(tiny_model_path):
+    """16-bit gradients move into the float32 masters after each micro-batch, before the clip."""
+    applied = AppliedGradients()
+    settings = replay_settings(
+        str(tiny_model_path), model_init_kwargs={"dtype": "bfloat16"}, micro_batch_size=4, max_grad_norm=0.01
+    )
+    _, run = fit(settings, callbacks=[applied])
+    assert run.callback_metrics["grad_norm"].item() > 0.02
+    assert applied.norms[0] == pytest.approx(0.01, rel=1e-4)
 
 
 def test_master_weights_survive_a_checkpoint():
