@@ -76,7 +76,8 @@ def task_job(
         eval_samples=eval_samples,
     )
     job["model"] = str(Path(model).resolve())
-    job["trainer"].update(max_steps=steps, seed=seed)
+    # a model this small gains nothing from recomputing activations; TRL's arm switches it off too
+    job["trainer"].update(max_steps=steps, seed=seed, gradient_checkpointing=False)
     return job
 
 

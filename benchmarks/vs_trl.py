@@ -11,10 +11,10 @@ tiny model folder (``rft_plugins.tiny_model``), graded by the same grader JSON: 
 other, so that peak memory (``ru_maxrss``) and imports belong to that arm alone.
 
 Aligned: prompts per step (TRL ``per_device_train_batch_size`` = prompts x generations),
-generations per prompt, max completion length, learning rate (constant: TRL's default linear
-decay is switched off), loss ``dapo``, beta 0, epsilon 0.2, group reward scaling, one optimisation
-pass per rollout, gradient clipping 1.0, no weight decay, AdamW (torch), float32, no gradient
-checkpointing (TRL's default is on), temperature 1 without top-k/top-p, validation every
+generations per prompt, max completion length, learning rate (constant: the demo job's, and TRL's
+default linear decay is switched off), loss ``dapo``, beta 0, epsilon 0.2, group reward scaling, one
+optimisation pass per rollout, gradient clipping 1.0, no weight decay, AdamW (torch), float32, no
+gradient checkpointing (both engines default to it; a 22k-parameter model gains nothing), temperature 1 without top-k/top-p, validation every
 ``eval_interval`` steps with ``eval_samples`` samples per held-out prompt, the seed value.
 ``DIFFERENCES`` lists what could not be aligned; it is printed with the table and in the JSON.
 
@@ -99,7 +99,7 @@ def reward_figures(train: list[list[float]], valid: list[list[float]], window: i
 OUR_SETTINGS = (
     "batch_size", "num_generations", "max_completion_length", "learning_rate", "loss_type", "beta", "epsilon",
     "epsilon_high", "scale_rewards", "num_iterations", "max_grad_norm", "weight_decay", "temperature", "top_p",
-    "top_k", "eval_samples", "seed",
+    "top_k", "eval_samples", "seed", "lr_scheduler_type", "gradient_checkpointing", "mask_truncated_completions",
 )
 
 

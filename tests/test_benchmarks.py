@@ -69,8 +69,9 @@ def test_vs_trl_reports_both_arms_side_by_side(tmp_path, capsys):
     assert trl["generation_batch_size"] == trl["per_device_train_batch_size"]  # one rollout per step
     for key in ("num_generations", "max_completion_length", "learning_rate", "seed", "loss_type", "beta", "epsilon",
                 "epsilon_high", "scale_rewards", "num_iterations", "max_grad_norm", "weight_decay", "temperature",
-                "top_p"):
+                "top_p", "gradient_checkpointing", "mask_truncated_completions"):
         assert trl[key] == ours[key], key  # ours: the loop's resolved settings
+    assert ours["lr_scheduler_type"] == "constant"
     assert (trl["loss_type"], trl["beta"], trl["epsilon"], trl["num_iterations"]) == ("dapo", 0.0, 0.2, 1)
     assert ours["top_k"] is None and trl["top_k"] == 0  # both: no top-k filtering
     assert "constant" in trl["lr_scheduler_type"].lower() and trl["gradient_checkpointing"] is False
@@ -102,3 +103,61 @@ def test_vs_trl_reports_both_arms_side_by_side(tmp_path, capsys):
     table = capsys.readouterr().out
     assert "ours (rft train)" in table and "TRL GRPOTrainer" in table and "peak RSS (MiB)" in table
     assert "Not aligned:" in table
+
+
+def test_gpu_step_measures_one_step_of_both_arms_on_cpu(tmp_path, capsys):
+    finished = run_script("gpu_step.py", "--shape", "tiny", "--device", "cpu", "--prompts", "2", "--generations", "2",
+                          "--max-new-tokens", "8", "--steps", "2", "--micro-batch-size", "2", "--workdir", str(tmp_path),
+                          "--json")
+    report = json.loads(finished.stdout)
+    assert report["machine"]["device"] == "cpu" and report["job"]["threads_per_arm"] == 1
+    assert report["shape"]["name"] == "tiny" and report["shape"]["vocab_size"] == 2000
+    assert report["shape"]["parameters"] > 100_000 and (tmp_path / "qwen2-tiny-2000-fp32" / "shape.json").is_file()
+    assert 100 < report["job"]["prompt_tokens_mean"] < 250  # realistic prompts, not a word or two
+    assert "--shape tiny" in report["command"] and report["differences"]
+
+    ours, trl = report["settings"]["ours"], report["settings"]["trl"]
+    assert ours["micro_batch_size"] == trl["per_device_train_batch_size"] == 2
+    assert trl["generation_batch_size"] == ours["batch_size"] * ours["num_generations"] == 4  # one rollout per step
+    assert trl["gradient_accumulation_steps"] == trl["steps_per_generation"] == 2
+    for key in ("num_generations", "max_completion_length", "learning_rate", "lr_scheduler_type", "loss_type", "beta",
+                "epsilon", "num_iterations", "max_grad_norm", "temperature", "top_p", "gradient_checkpointing",
+                "model_init_kwargs", "seed"):
+        assert trl[key] == ours[key], key
+    assert (ours["max_completion_length"], ours["learning_rate"], ours["lr_scheduler_type"]) == (8, 1e-6, "constant")
+    assert ours["top_k"] is None and trl["top_k"] == 0  # both: no top-k filtering
+    assert ours["lora"] is None and trl["lora"] is None and trl["bf16"] is False and ours["precision"] == "32-true"
+
+    runs, summary = report["arms"], report["summary"]
+    assert set(runs) == {"ours", "trl"}
+    for arm, run in runs.items():
+        assert "error" not in run, run.get("error")
+        assert len(run["steps"]) == 2 and run["torch_threads"] == 1, arm
+        for step in run["steps"]:
+            assert min(step["step_s"], step["sampling_s"], step["training_s"]) > 0, arm
+            parts = step["sampling_s"] + step["grading_wait_s"] + step["training_s"]
+            assert math.isclose(parts, step["step_s"], rel_tol=1e-6), arm
+            assert 0 < step["completion_length_mean"] <= 8, arm
+            assert step["sampling_tokens_per_s"] == pytest.approx(step["completion_length_mean"] * 4 / step["sampling_s"])
+        assert 0 < run["setup_s"] < run["train_call_s"] < run["process_s"], arm
+        assert 100 < run["peak_rss_mib"] < 8192, arm
+        first, second = run["steps"]
+        assert summary[arm]["warmup_step_s"] == first["step_s"] and summary[arm]["step_s"] == second["step_s"], arm
+        assert "peak_gpu_allocated_gib" not in summary[arm]  # on CPU: RSS only
+    assert not (tmp_path / "runs-tiny" / "ours" / "checkpoints").exists()  # our run's weights do not pile up
+    ratios = summary["ratio"]
+    assert {"step_s", "sampling_s", "training_s", "sampling_tokens_per_s", "peak_rss_mib", "setup_s"} <= set(ratios)
+    for key, ratio in ratios.items():
+        assert ratio == pytest.approx(summary["ours"][key] / summary["trl"][key]), key
+
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import gpu_step
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    report["arms"]["trl"] = {"arm": "trl", "error": "torch.OutOfMemoryError: CUDA out of memory.", "out_of_memory": True}
+    report["summary"].update(trl=gpu_step.summarise(report["arms"]["trl"]), ratio={})
+    gpu_step.print_table(report)
+    table = capsys.readouterr().out
+    assert "ours (rft train)" in table and "TRL GRPOTrainer" in table and "ours/TRL" in table
+    assert "trl failed (out of memory)" in table and "sampling tokens/s" in table

@@ -116,3 +116,16 @@ def test_cosine_schedule_with_warmup_ratio(tiny_model_path):
     fit(settings, steps=4, callbacks=[rates])
     # 1 warm-up step, then half a cosine over the 3 others
     assert rates.rates == pytest.approx([0.0, 1e-3, 0.75e-3, 0.25e-3])
+
+
+def test_lora_checkpoints_hold_the_adapters_not_the_frozen_base(tiny_model_path, tmp_path):
+    from rft_plugins.training.job import LoraSettings
+
+    settings = replay_settings(str(tiny_model_path), lora=LoraSettings(r=4, lora_alpha=8), learning_rate=1e-2)
+    checkpoint = tmp_path / "step1.ckpt"
+    whole, run = fit(settings, steps=2, callbacks=[LearningRates(checkpoint, save_at=1)])
+    saved = torch.load(checkpoint, weights_only=False)["state_dict"]
+    assert saved and all("lora_" in key for key in saved)
+    resumed, _ = fit(settings, steps=2, ckpt_path=str(checkpoint))
+    for (name, mine), theirs in zip(resumed.model.named_parameters(), whole.model.parameters(), strict=True):
+        torch.testing.assert_close(mine, theirs, rtol=0, atol=0, msg=name)

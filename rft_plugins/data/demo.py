@@ -66,6 +66,7 @@ JOB: dict[str, Any] = {
         "num_generations": 8,
         "max_completion_length": 8,
         "learning_rate": 1e-2,
+        "lr_scheduler_type": "constant",
         "temperature": 1.0,
         "output_dir": "runs/quickstart",
         "seed": 7,

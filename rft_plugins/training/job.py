@@ -157,6 +157,9 @@ class TrainerSettings(_Strict):
     )
     logprob_chunk_size: int = Field(1024, ge=1, description="completion tokens per LM-head chunk for log-probs (memory)")
     gradient_checkpointing: bool = Field(True, description="recompute activations in the backward pass (memory)")
+    master_weights: bool = Field(
+        True, description="float32 copies of 16-bit trainable weights in the optimiser, so small updates are kept"
+    )
     model_init_kwargs: ModelInitKwargs = Field(default_factory=ModelInitKwargs)
     max_steps: int | None = Field(None, ge=1, description="cap on optimisation steps")
     save_steps: int | None = Field(None, ge=1, description="steps between resume checkpoints; default eval_interval")
@@ -630,6 +633,7 @@ def settings_for(job: Job, plan: ResolvedHyperparameters) -> "ResolvedSettings":
         micro_batch_size=trainer.micro_batch_size,
         logprob_chunk_size=trainer.logprob_chunk_size,
         gradient_checkpointing=trainer.gradient_checkpointing,
+        master_weights=trainer.master_weights,
         model_init_kwargs=model_init_kwargs(trainer),
         lora=trainer.lora,
         sampler=trainer.sampler,

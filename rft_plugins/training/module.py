@@ -128,6 +128,8 @@ class RFTModule(lightning.LightningModule):
         self.automatic_optimization = False
         self.tokenizer = AutoTokenizer.from_pretrained(settings.model)
         self.model = load_policy(settings).train()  # from_pretrained gives eval mode; train keeps dropout
+        # frozen weights (a LoRA base) stay out of checkpoints: a resumed run loads them from `model`
+        self.strict_loading = all(parameter.requires_grad for parameter in self.model.parameters())
         # A frozen copy for the KL term, kept out of the module tree: not trained, not saved.
         reference = None
         if settings.beta > 0 and settings.lora is None:
@@ -228,7 +230,10 @@ class RFTModule(lightning.LightningModule):
         once per batch over the run's ``max_steps``."""
         settings = self.settings
         trainable = [parameter for parameter in self.model.parameters() if parameter.requires_grad]
-        optimizer = MasterWeightAdamW(trainable, lr=settings.learning_rate, weight_decay=settings.weight_decay)
+        optimizer = MasterWeightAdamW(
+            trainable, master_weights=settings.master_weights, lr=settings.learning_rate,
+            weight_decay=settings.weight_decay,
+        )
         scheduler = build_scheduler(
             optimizer, settings.lr_scheduler_type, self.trainer.estimated_stepping_batches,
             settings.warmup_steps, settings.warmup_ratio, settings.lr_scheduler_kwargs,
@@ -254,12 +259,17 @@ class RFTModule(lightning.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Keep every process's random state, so a resumed run draws the completions this one
-        would, and the validation records so far, so the samples table still has them all.
+        would, and the validation records so far, so the samples table still has them all; leave
+        out the frozen weights, which the model folder already holds.
 
         Gathers over processes: like ``Trainer.save_checkpoint`` itself, call it on every process.
         """
         checkpoint[RANDOM_STATE_KEY] = gather(random_state.capture())
         checkpoint[VALIDATION_RECORDS_KEY] = list(self.validation_records)
+        weights = checkpoint.get("state_dict", {})
+        for name, parameter in self.model.named_parameters(remove_duplicate=False):  # tied ones under each name
+            if not parameter.requires_grad:  # never changes: 13 GB of a 7B base model per save saved
+                weights.pop(f"model.{name}", None)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Hold the saved random states until training starts: Lightning sets up the data loaders
@@ -269,9 +279,9 @@ class RFTModule(lightning.LightningModule):
 
     def training_step(self, rows: list[dict[str, Any]], batch_idx: int) -> torch.Tensor:
         settings = self.settings
-        started = time.perf_counter()
+        started = self._clock()
         rollout = self._sample(rows, settings.num_generations)
-        sampled = time.perf_counter()
+        sampled = self._clock()
 
         items = [row for row in rows for _ in range(settings.num_generations)]
         pending = self.grading.submit(rollout.texts, items)
@@ -285,7 +295,7 @@ class RFTModule(lightning.LightningModule):
                 if settings.num_iterations > 1:
                     part.old_logprobs = self._logprobs(self.model, part)
         first_logprobs = self._logprobs(self.model, parts[0])
-        waiting = time.perf_counter()
+        waiting = self._clock()
         graded = pending.result()
         waited = time.perf_counter() - waiting
 
@@ -326,7 +336,7 @@ class RFTModule(lightning.LightningModule):
         update = getattr(self.sampler, "update_weights", None)
         if callable(update):
             update(self.model)
-        finished = time.perf_counter()
+        finished = self._clock()
 
         batch_size = len(rows)
         synced = {
@@ -345,10 +355,20 @@ class RFTModule(lightning.LightningModule):
         metrics["timing/grading_wait_s"] = waited
         metrics["timing/training_s"] = finished - sampled - waited  # model work, not waiting on grades
         metrics["timing/full_iteration_s"] = finished - started
+        if self.device.type == "cuda":
+            metrics["memory/peak_allocated_gib"] = torch.cuda.max_memory_allocated(self.device) / 2**30
+            metrics["memory/peak_reserved_gib"] = torch.cuda.max_memory_reserved(self.device) / 2**30
         reward_mean = metrics.pop("train_reward_mean")
         self.log_dict(metrics, on_step=True, on_epoch=False, batch_size=batch_size)
         self.log("train_reward_mean", reward_mean, on_step=True, on_epoch=False, prog_bar=True, batch_size=batch_size)
         return synced["loss"]
+
+    def _clock(self) -> float:
+        """Wall time once the accelerator has finished what was queued, so each phase's time
+        includes its kernels, not only their launch."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.perf_counter()
 
     def _loss_mask(self, rollout: RolloutBatch) -> torch.Tensor:
         """The completion tokens the loss counts: all, or only those of completions that ended

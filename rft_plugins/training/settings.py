@@ -58,6 +58,7 @@ class ResolvedSettings:
     micro_batch_size: int | None = None
     logprob_chunk_size: int = 1024
     gradient_checkpointing: bool = True
+    master_weights: bool = True
     model_init_kwargs: dict[str, Any] = field(default_factory=dict)
     lora: LoraSettings | None = None
     sampler: str = "transformers"
