@@ -76,8 +76,10 @@ def task_job(
         eval_samples=eval_samples,
     )
     job["model"] = str(Path(model).resolve())
-    # a model this small gains nothing from recomputing activations; TRL's arm switches it off too
-    job["trainer"].update(max_steps=steps, seed=seed, gradient_checkpointing=False)
+    # a model this small gains nothing from recomputing activations or from micro-batches (one pass
+    # per step, as TRL's arm in vs_trl.py)
+    samples = hyperparameters["batch_size"] * job["trainer"]["num_generations"]
+    job["trainer"].update(max_steps=steps, seed=seed, gradient_checkpointing=False, micro_batch_size=samples)
     return job
 
 

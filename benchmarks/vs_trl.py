@@ -100,6 +100,7 @@ OUR_SETTINGS = (
     "batch_size", "num_generations", "max_completion_length", "learning_rate", "loss_type", "beta", "epsilon",
     "epsilon_high", "scale_rewards", "num_iterations", "max_grad_norm", "weight_decay", "temperature", "top_p",
     "top_k", "eval_samples", "seed", "lr_scheduler_type", "gradient_checkpointing", "mask_truncated_completions",
+    "micro_batch_size",
 )
 
 

@@ -66,6 +66,7 @@ def test_vs_trl_reports_both_arms_side_by_side(tmp_path, capsys):
 
     ours, trl = report["settings"]["ours"], report["settings"]["trl"]
     assert trl["per_device_train_batch_size"] == ours["batch_size"] * ours["num_generations"]  # samples, not prompts
+    assert ours["micro_batch_size"] == trl["per_device_train_batch_size"]  # one forward/backward per step
     assert trl["generation_batch_size"] == trl["per_device_train_batch_size"]  # one rollout per step
     for key in ("num_generations", "max_completion_length", "learning_rate", "seed", "loss_type", "beta", "epsilon",
                 "epsilon_high", "scale_rewards", "num_iterations", "max_grad_norm", "weight_decay", "temperature",

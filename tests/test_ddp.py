@@ -152,6 +152,7 @@ GRADIENT_RUNS = {
     "dapo-whole": {"loss_type": "dapo"},
     "dapo-micro": {"loss_type": "dapo", "micro_batch_size": 2},
     "grpo-micro": {"loss_type": "grpo", "micro_batch_size": 4},
+    "dr_grpo-micro": {"loss_type": "dr_grpo", "micro_batch_size": 3},
 }
 
 

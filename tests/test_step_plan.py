@@ -94,9 +94,10 @@ def replay_plugin(fresh_plugins):
 
 
 @pytest.mark.parametrize("loss_type", ["grpo", "dr_grpo", "dapo"])
-@pytest.mark.parametrize("micro_batch_size", [None, 5], ids=["whole", "micro5"])
+@pytest.mark.parametrize("micro_batch_size", [12, 5, None], ids=["whole", "micro5", "auto"])
 def test_the_loop_gradient_is_the_hand_written_one(tiny_model_path, loss_type, micro_batch_size):
-    """12 samples in micro-batches of 5 (5 + 5 + 2, each trimmed of its own padding) or all at once."""
+    """12 samples all at once, in micro-batches of 5 (5 + 5 + 2, each trimmed of its own padding),
+    or of "auto" (8 + 4)."""
     settings = replay_settings(str(tiny_model_path), loss_type=loss_type, micro_batch_size=micro_batch_size)
     gradients = Gradients()
     fit(settings, callbacks=[gradients])

@@ -151,9 +151,9 @@ class TrainerSettings(_Strict):
     max_grad_norm: float | None = Field(1.0, gt=0)
     mask_truncated_completions: bool = Field(False, description="leave completions cut at max_completion_length out of the loss")
     use_bias_correction_kl: bool = Field(True, description="KL term times the importance ratio (TRL's default)")
-    micro_batch_size: int | None = Field(
-        None, ge=1, description="samples per forward/backward on each process (TRL's per_device_train_batch_size); "
-        "default: all of the step's",
+    micro_batch_size: Union[Auto, int] = Field(
+        "auto", description="samples per forward/backward on each process (TRL's per_device_train_batch_size); "
+        "auto: 8, the last pass of a step taking the rest",
     )
     logprob_chunk_size: int = Field(1024, ge=1, description="completion tokens per LM-head chunk for log-probs (memory)")
     gradient_checkpointing: bool = Field(True, description="recompute activations in the backward pass (memory)")
@@ -166,6 +166,13 @@ class TrainerSettings(_Strict):
     logging_steps: int = Field(1, ge=1, description="steps between metric rows in the logs")
     lora: LoraSettings | None = None
     precision: Precision = "auto"
+
+    @pydantic.field_validator("micro_batch_size")
+    @classmethod
+    def _micro_batch(cls, value: Any) -> Any:
+        if value != "auto" and value < 1:
+            raise ValueError("must be at least 1")
+        return value
     accelerator: str = "auto"
     devices: Union[int, str, list[int]] = 1
     strategy: str = "auto"
@@ -630,7 +637,7 @@ def settings_for(job: Job, plan: ResolvedHyperparameters) -> "ResolvedSettings":
         max_grad_norm=trainer.max_grad_norm,
         mask_truncated_completions=trainer.mask_truncated_completions,
         use_bias_correction_kl=trainer.use_bias_correction_kl,
-        micro_batch_size=trainer.micro_batch_size,
+        micro_batch_size=None if trainer.micro_batch_size == "auto" else trainer.micro_batch_size,
         logprob_chunk_size=trainer.logprob_chunk_size,
         gradient_checkpointing=trainer.gradient_checkpointing,
         master_weights=trainer.master_weights,

@@ -16,6 +16,9 @@ import torch
 
 from ..sampling import RolloutBatch
 
+#: samples per pass when the job says ``auto`` (TRL's default ``per_device_train_batch_size``)
+AUTO_MICRO_BATCH_SIZE = 8
+
 
 @dataclass
 class MicroBatch:
@@ -37,16 +40,15 @@ class MicroBatch:
     old_logprobs: torch.Tensor | None = None
 
 
-def row_slices(total: int, size: int | None) -> list[slice]:
-    """``range(total)`` as consecutive slices of at most ``size`` rows (one slice for None)."""
-    size = size or total
-    return [slice(start, min(start + size, total)) for start in range(0, total, max(1, size))]
+def row_slices(total: int, size: int) -> list[slice]:
+    """``range(total)`` as consecutive slices of at most ``size`` rows."""
+    return [slice(start, min(start + size, total)) for start in range(0, total, size)]
 
 
 def split_rollout(rollout: RolloutBatch, loss_mask: torch.Tensor, size: int | None) -> list[MicroBatch]:
-    """The rollout's rows in micro-batches of at most ``size`` samples (None: one micro-batch)."""
+    """The rollout's rows in micro-batches of at most ``size`` samples (None: ``AUTO_MICRO_BATCH_SIZE``)."""
     parts = []
-    for rows in row_slices(rollout.completion_ids.size(0), size):
+    for rows in row_slices(rollout.completion_ids.size(0), size or AUTO_MICRO_BATCH_SIZE):
         prompt_mask = rollout.prompt_mask[rows]
         real_columns = prompt_mask.any(dim=0).nonzero()
         first = int(real_columns[0]) if real_columns.numel() else prompt_mask.size(1)

@@ -199,7 +199,7 @@ class RFTModule(lightning.LightningModule):
                 setattr(rollout, name, value.to(self.device))
         return rollout
 
-    def _logprobs(self, model: Any, part: MicroBatch) -> torch.Tensor:
+    def _logprobs(self, model: Any, part: MicroBatch | RolloutBatch) -> torch.Tensor:
         return completion_logprobs(
             model,
             part.prompt_ids,
@@ -211,7 +211,7 @@ class RFTModule(lightning.LightningModule):
         )
 
     @torch.no_grad()
-    def reference_logprobs(self, part: MicroBatch) -> torch.Tensor:
+    def reference_logprobs(self, part: MicroBatch | RolloutBatch) -> torch.Tensor:
         """Log-probs under the reference policy: the base model with the LoRA adapter switched off,
         or the frozen copy taken before training, in the policy's device and dtype (a precision
         plugin that converted the policy converts the reference too, so the KL starts at 0)."""

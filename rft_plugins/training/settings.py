@@ -24,8 +24,8 @@ class ResolvedSettings:
     ``batch_size`` counts prompts per optimisation step across all processes; each prompt yields
     ``num_generations`` samples. ``learning_rate`` is already multiplied by the job's
     ``learning_rate_multiplier``. ``epsilon_high`` of None means ``epsilon`` (symmetric clipping).
-    ``micro_batch_size`` counts samples per forward/backward on each process (None: the whole
-    step's). ``model_init_kwargs`` go to ``from_pretrained``; without a ``dtype`` the weights are
+    ``micro_batch_size`` counts samples per forward/backward on each process (None: "auto", 8
+    per pass and the rest in the last). ``model_init_kwargs`` go to ``from_pretrained``; without a ``dtype`` the weights are
     bfloat16 on a CUDA GPU that has it, float32 elsewhere.
     """
 
