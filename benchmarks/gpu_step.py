@@ -208,7 +208,7 @@ def our_job(args: argparse.Namespace, output_dir: Path) -> dict[str, Any]:
             "top_p": 1.0, "top_k": None, "beta": 0.0, "epsilon": 0.2, "loss_type": "dapo", "num_iterations": 1,
             "learning_rate": args.learning_rate, "lr_scheduler_type": "constant", "warmup_steps": 0,
             "micro_batch_size": args.micro_batch_size, "gradient_checkpointing": True,
-            "master_weights": args.master_weights,
+            "master_weights": args.master_weights, "sampler_options": args.sampler_options,
             "model_init_kwargs": {"dtype": "bfloat16" if cuda else "float32"},
             "precision": "bf16-mixed" if cuda else "32-true", "accelerator": args.device, "devices": 1,
             "lora": LORA if args.lora else None, "max_steps": args.steps, "save_steps": args.steps,
@@ -453,6 +453,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shape", choices=SHAPES, default="0.5b", help="model dimensions (default 0.5b)")
     parser.add_argument("--lora", action="store_true", help="train LoRA adapters r=16 on all linear layers")
+    parser.add_argument("--sampler-options", type=json.loads, default={}, metavar="JSON",
+                        help='ours: trainer.sampler_options, e.g. \'{"generation_kwargs": {"cache_implementation": "static"}}\'')
     parser.add_argument("--no-master-weights", dest="master_weights", action="store_false",
                         help="ours: AdamW on the bfloat16 weights in place, as TRL (no float32 masters)")
     parser.add_argument("--prompts", type=int, default=8, help="prompts per step (default 8)")
@@ -511,7 +513,7 @@ def main(argv: list[str] | None = None) -> int:
             "shape": shape,
             "job": {"prompts": args.prompts, "generations": args.generations, "max_new_tokens": args.max_new_tokens,
                     "micro_batch_size": args.micro_batch_size, "steps": args.steps, "lora": args.lora,
-                    "master_weights": args.master_weights,
+                    "master_weights": args.master_weights, "sampler_options": args.sampler_options,
                     "learning_rate": args.learning_rate, "prompt_tokens_mean": statistics.fmean(prompt_tokens),
                     "grader": GRADER, "threads_per_arm": args.threads if args.device == "cpu" else None},
             "arms": {}, "settings": {}, "summary": {"ratio": {}}, "differences": DIFFERENCES,

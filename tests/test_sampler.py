@@ -144,3 +144,17 @@ def test_a_plugin_sampler_drives_the_loop(fresh_plugins, tiny_model_path):
     assert trainer.global_step == 2  # a step is a batch, whatever num_iterations is
     assert trainer.callback_metrics["train_reward_mean"].item() == pytest.approx(0.5)
     assert trainer.callback_metrics["completion_length_mean"].item() == pytest.approx(3.5)  # "yes"/"no" + EOS
+
+
+def test_static_cache_gives_the_same_greedy_tokens_and_logprobs(model_and_tokenizer):
+    """``generation_kwargs: {cache_implementation: static}`` (the cache CUDA graphs need) samples
+    what the default dynamic cache does: same greedy tokens, same log-probs."""
+    model, tokenizer = model_and_tokenizer
+    prompts = _prompts(tokenizer, ["hi", "a longer prompt here"])
+    params = SamplingParams(num_generations=2, max_new_tokens=12, top_k=1, temperature=0.7)
+    plain = build_sampler("transformers", tokenizer).sample(model, prompts, params)
+    static = build_sampler(
+        "transformers", tokenizer, {"generation_kwargs": {"cache_implementation": "static"}}
+    ).sample(model, prompts, params)
+    assert static.texts == plain.texts and torch.equal(static.completion_ids, plain.completion_ids)
+    torch.testing.assert_close(static.logprobs, plain.logprobs, atol=1e-5, rtol=1e-5)
