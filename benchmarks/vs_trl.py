@@ -10,12 +10,14 @@ tiny model folder (``rft_plugins.tiny_model``), graded by the same grader JSON: 
 ``rft_plugins.adapters.trl.reward_funcs``. Each arm runs in its own Python process, one after the
 other, so that peak memory (``ru_maxrss``) and imports belong to that arm alone.
 
-Aligned: prompts per step (TRL ``per_device_train_batch_size`` = prompts x generations),
-generations per prompt, max completion length, learning rate (constant: the demo job's, and TRL's
-default linear decay is switched off), loss ``dapo``, beta 0, epsilon 0.2, group reward scaling, one
-optimisation pass per rollout, gradient clipping 1.0, no weight decay, AdamW (torch), float32, no
-gradient checkpointing (both engines default to it; a 22k-parameter model gains nothing), temperature 1 without top-k/top-p, validation every
-``eval_interval`` steps with ``eval_samples`` samples per held-out prompt, the seed value.
+Aligned: prompts per step (TRL ``per_device_train_batch_size`` = prompts x generations = ours
+``micro_batch_size``: one forward/backward per step), generations per prompt, max completion
+length, learning rate (constant: the demo job's, and TRL's default linear decay is switched off),
+loss ``dapo``, beta 0, epsilon 0.2, group reward scaling, one optimisation pass per rollout,
+gradient clipping 1.0, no weight decay, AdamW (torch), float32, no gradient checkpointing (both
+engines default to it; a 22k-parameter model gains nothing), temperature 1 without top-k/top-p,
+validation every ``eval_interval`` steps with ``eval_samples`` samples per held-out prompt, the
+seed value.
 ``DIFFERENCES`` lists what could not be aligned; it is printed with the table and in the JSON.
 
 Timing per step: ours from the loop's own ``timing/*`` metrics; TRL's from a callback around

@@ -120,7 +120,9 @@ class ModelInitKwargs(pydantic.BaseModel):
 
 
 #: Lightning's precision settings, and "auto" (bf16-mixed on a CUDA GPU with bfloat16, else 32-true)
-Precision = Literal["auto", "32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true", "32", "bf16", "16", "64"]
+Precision = Literal[
+    "auto", "32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true", "32", "bf16", "16", "64"
+]
 LrSchedulerType = Literal[
     "linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup", "inverse_sqrt",
     "cosine_with_min_lr", "cosine_warmup_with_min_lr", "warmup_stable_decay",
@@ -149,13 +151,17 @@ class TrainerSettings(_Strict):
     warmup_ratio: float = Field(0.0, ge=0, lt=1, description="warm-up as a share of the run's steps")
     weight_decay: float = Field(0.0, ge=0)
     max_grad_norm: float | None = Field(1.0, gt=0)
-    mask_truncated_completions: bool = Field(False, description="leave completions cut at max_completion_length out of the loss")
+    mask_truncated_completions: bool = Field(
+        False, description="leave completions cut at max_completion_length out of the loss"
+    )
     use_bias_correction_kl: bool = Field(True, description="KL term times the importance ratio (TRL's default)")
     micro_batch_size: Union[Auto, int] = Field(
         "auto", description="samples per forward/backward on each process (TRL's per_device_train_batch_size); "
         "auto: 8, the last pass of a step taking the rest",
     )
-    logprob_chunk_size: int = Field(1024, ge=1, description="completion tokens per LM-head chunk for log-probs (memory)")
+    logprob_chunk_size: int = Field(
+        1024, ge=1, description="completion tokens per LM-head chunk for log-probs (memory)"
+    )
     gradient_checkpointing: bool = Field(True, description="recompute activations in the backward pass (memory)")
     master_weights: bool = Field(
         True, description="float32 copies of 16-bit trainable weights in the optimiser, so small updates are kept"
@@ -166,13 +172,6 @@ class TrainerSettings(_Strict):
     logging_steps: int = Field(1, ge=1, description="steps between metric rows in the logs")
     lora: LoraSettings | None = None
     precision: Precision = "auto"
-
-    @pydantic.field_validator("micro_batch_size")
-    @classmethod
-    def _micro_batch(cls, value: Any) -> Any:
-        if value != "auto" and value < 1:
-            raise ValueError("must be at least 1")
-        return value
     accelerator: str = "auto"
     devices: Union[int, str, list[int]] = 1
     strategy: str = "auto"
@@ -187,6 +186,13 @@ class TrainerSettings(_Strict):
     grader_concurrency: int = Field(32, ge=1)
     save_top_k: int = Field(3, ge=1, description="best checkpoints kept, by valid_reward_mean")
     early_stopping_patience: int | None = Field(None, ge=1, description="validations without gain")
+
+    @pydantic.field_validator("micro_batch_size")
+    @classmethod
+    def _micro_batch(cls, value: Any) -> Any:
+        if value != "auto" and value < 1:
+            raise ValueError("must be at least 1")
+        return value
 
 
 class Job(_Strict):

@@ -46,7 +46,10 @@ def precision_problem(precision: str, accelerator: str) -> str | None:
     """Why ``precision`` cannot run on ``accelerator`` (None when it can); Lightning would
     silently switch fp16 autocast on a CPU to bfloat16."""
     if precision in CUDA_ONLY_PRECISIONS and not uses_cuda(accelerator):
-        return f"{precision!r} needs a CUDA GPU (fp16 autocast with a gradient scaler); on this device use bf16-mixed or 32-true"
+        return (
+            f"{precision!r} needs a CUDA GPU (fp16 autocast with a gradient scaler); "
+            "on this device use bf16-mixed or 32-true"
+        )
     return None
 
 

@@ -25,8 +25,8 @@ class ResolvedSettings:
     ``num_generations`` samples. ``learning_rate`` is already multiplied by the job's
     ``learning_rate_multiplier``. ``epsilon_high`` of None means ``epsilon`` (symmetric clipping).
     ``micro_batch_size`` counts samples per forward/backward on each process (None: "auto", 8
-    per pass and the rest in the last). ``model_init_kwargs`` go to ``from_pretrained``; without a ``dtype`` the weights are
-    bfloat16 on a CUDA GPU that has it, float32 elsewhere.
+    per pass and the rest in the last). ``model_init_kwargs`` go to ``from_pretrained``; without
+    a ``dtype`` the weights are bfloat16 on a CUDA GPU that has it, float32 elsewhere.
     """
 
     model: str
