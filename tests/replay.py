@@ -29,10 +29,13 @@ def replay_completion(prompt: list[int], index: int, max_new_tokens: int, eos: i
 
 
 class ReplaySampler:
-    """The replay completions as a sampler plugin (``sampler: replay``); no sampler log-probs."""
+    """The replay completions as a sampler plugin (``sampler: replay``). It reports no log-probs,
+    or with ``sampler_options: {logprob: x}`` the same ``x`` for every token, as an engine whose
+    numbers differ from the policy's would."""
 
     def __init__(self, tokenizer: Any, options: dict[str, Any]):
         self.tokenizer = tokenizer
+        self.logprob = options.get("logprob")
 
     def sample(self, model: Any, prompts: list[list[int]], params: SamplingParams) -> RolloutBatch:
         eos, pad = self.tokenizer.eos_token_id, self.tokenizer.pad_token_id
@@ -47,9 +50,11 @@ class ReplaySampler:
         prompt_ids, prompt_mask = left_pad([p for p in prompts for _ in range(params.num_generations)], pad)
         texts = [self.tokenizer.decode([t for t in c if t != eos]) for c in completions]
         device = next(model.parameters()).device
+        logprobs = None if self.logprob is None else torch.full(mask.shape, float(self.logprob)) * mask
         return RolloutBatch(
-            prompt_ids.to(device), prompt_mask.to(device), completion_ids.to(device), mask.to(device), None,
-            texts, [not flag for flag in ended.tolist()], params.num_generations,
+            prompt_ids.to(device), prompt_mask.to(device), completion_ids.to(device), mask.to(device),
+            None if logprobs is None else logprobs.to(device), texts, [not flag for flag in ended.tolist()],
+            params.num_generations,
         )
 
 

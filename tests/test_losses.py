@@ -7,7 +7,13 @@ import math
 import pytest
 import torch
 
-from rft_plugins.training.losses import aggregate, clipped_surrogate, k3_kl, policy_loss
+from rft_plugins.training.losses import (
+    aggregate,
+    clipped_surrogate,
+    importance_sampling_weights,
+    k3_kl,
+    policy_loss,
+)
 
 # Two sequences of up to 3 tokens; the second has 2 real tokens. Ratios pi/pi_old chosen directly.
 RATIOS = torch.tensor([[1.0, 1.5, 0.7], [1.0, 0.7, 1.3]])
@@ -129,3 +135,30 @@ def test_bias_corrected_kl_has_the_unbiased_reverse_kl_gradient():
     real = MASK.bool()
     assert plain.grad[real].tolist() == pytest.approx([-1 / 5] * 5)
     assert corrected.grad[real].tolist() == pytest.approx([(k3 - 1) / 5] * 5)
+
+
+def test_importance_sampling_weights_per_mode():
+    # policy - sampler log-prob gaps: row 0 (+ln 2, -ln 2, +ln 4), row 1 (+ln 8, padding)
+    gaps = torch.log(torch.tensor([[2.0, 0.5, 4.0], [8.0, 1.0, 1.0]]))
+    mask = torch.tensor([[1, 1, 1], [1, 0, 0]])
+    sampler = torch.zeros(2, 3)
+    weights = lambda mode, **kw: importance_sampling_weights(gaps, sampler, mask, mode, **kw)  # noqa: E731
+    assert weights("token_truncate").tolist() == pytest.approx([[2.0, 0.5, 3.0], [3.0, 1.0, 1.0]])
+    assert weights("token_truncate", clip_min=1.0).tolist() == pytest.approx([[2.0, 1.0, 3.0], [3.0, 1.0, 1.0]])
+    assert weights("token_mask").tolist() == pytest.approx([[2.0, 0.5, 0.0], [0.0, 1.0, 1.0]])
+    # sequences: products 2 * 0.5 * 4 = 4 and 8 (padding ignored)
+    assert weights("sequence_truncate", clip_max=5.0).tolist() == pytest.approx([[4.0], [5.0]])
+    assert weights("sequence_mask", clip_max=5.0).tolist() == pytest.approx([[4.0], [0.0]])
+    with pytest.raises(ValueError, match="unknown importance sampling mode"):
+        weights("everything")
+
+
+def test_importance_weights_scale_the_surrogate_not_the_kl():
+    ref = NEW + torch.log(torch.tensor(2.0))
+    weights = torch.tensor([[2.0], [0.0]])  # sequence 1 masked out
+    plain = policy_loss(NEW, OLD, ADV, MASK, loss_type="dapo", epsilon=0.2, beta=0.1, ref_logprobs=ref)
+    weighted = policy_loss(NEW, OLD, ADV, MASK, loss_type="dapo", epsilon=0.2, beta=0.1, ref_logprobs=ref,
+                           importance_weights=weights)
+    kl = 1 - math.log(2)
+    assert plain.loss.item() == pytest.approx(0.7 / 5 + 0.1 * kl, abs=1e-6)
+    assert weighted.loss.item() == pytest.approx(2 * (-2.9) / 5 + 0.1 * kl, abs=1e-6)

@@ -158,3 +158,20 @@ def test_static_cache_gives_the_same_greedy_tokens_and_logprobs(model_and_tokeni
     ).sample(model, prompts, params)
     assert static.texts == plain.texts and torch.equal(static.completion_ids, plain.completion_ids)
     torch.testing.assert_close(static.logprobs, plain.logprobs, atol=1e-5, rtol=1e-5)
+
+
+def test_sampler_logprobs_agree_with_the_training_forward(tiny_model_path):
+    """The loop reports how far the sampler's log-probs are from its own training-mode forward:
+    for the built-in sampler on float32 weights, rounding only."""
+    grader = {"type": "string_check", "name": "a", "input": "{{ sample.output_text }}", "reference": "a", "operation": "like"}
+    settings = ResolvedSettings(model=str(tiny_model_path), grader=grader, batch_size=2, num_generations=4,
+                                max_completion_length=12, temperature=0.8, micro_batch_size=3)
+    rows = [{"messages": [{"role": "user", "content": text}]} for text in ("one", "two more")]
+    trainer = lightning.Trainer(
+        max_steps=1, accelerator="cpu", logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
+    )
+    trainer.fit(RFTModule(settings, rows, []))
+    metrics = trainer.callback_metrics
+    assert 0 <= metrics["sampling/logprob_difference_mean"] <= metrics["sampling/logprob_difference_max"] < 1e-4
+    assert "sampling/importance_weight_mean" not in metrics  # no correction asked for

@@ -78,6 +78,9 @@ def hand_gradient(settings: ResolvedSettings) -> list[torch.Tensor]:
     if settings.mask_truncated_completions:
         mask = mask * torch.tensor([0.0 if cut else 1.0 for cut in rollout.truncated]).double().unsqueeze(1)
     per_token = -torch.exp(logprobs - logprobs.detach()) * advantages.unsqueeze(1)
+    if settings.importance_sampling_correction:  # token_truncate against the replay sampler's constant
+        sampler = settings.sampler_options["logprob"]
+        per_token = per_token * torch.exp(logprobs.detach() - sampler).clamp(max=settings.importance_sampling_clip_max)
     if settings.loss_type == "grpo":
         loss = ((per_token * mask).sum(1) / mask.sum(1).clamp(min=1)).mean()
     elif settings.loss_type == "dr_grpo":
@@ -167,3 +170,24 @@ def test_fp16_clipping_sees_the_unscaled_norm(tiny_model_path):
     settings = replay_settings(str(tiny_model_path), max_grad_norm=0.01, model_init_kwargs={"dtype": "float32"})
     fit(settings, callbacks=[applied], plugins=[MixedPrecision("16-mixed", "cpu", scaler=scaler)])
     assert applied.norms and applied.norms[0] == pytest.approx(0.01, rel=1e-3)
+
+
+def test_importance_weights_correct_for_a_sampler_whose_logprobs_differ(tiny_model_path):
+    """A sampler reporting log-probs of -5 for every token (the policy's are about -4.6 +- 0.5):
+    the gap is measured, and with the correction each token's surrogate is weighed by
+    ``min(pi / pi_sampler, 1.3)``, as the hand-written step does."""
+    settings = replay_settings(
+        str(tiny_model_path), sampler_options={"logprob": -5.0}, importance_sampling_correction=True,
+        importance_sampling_mode="token_truncate", importance_sampling_clip_max=1.3, micro_batch_size=5,
+    )
+    gradients = Gradients()
+    _, run = fit(settings, callbacks=[gradients])
+    for found, wanted in zip(gradients.updates[0], hand_gradient(settings), strict=True):
+        torch.testing.assert_close(found, wanted, rtol=1e-6, atol=1e-10)
+    metrics = {name: value.item() for name, value in run.callback_metrics.items()}
+    assert 0 < metrics["sampling/logprob_difference_mean"] < metrics["sampling/logprob_difference_max"]
+    assert 0 < metrics["sampling/importance_weight_min"] < metrics["sampling/importance_weight_max"] == pytest.approx(1.3)
+    uncorrected = Gradients()
+    fit(replay_settings(str(tiny_model_path), sampler_options={"logprob": -5.0}, micro_batch_size=5),
+        callbacks=[uncorrected])
+    assert not torch.allclose(uncorrected.updates[0][0], gradients.updates[0][0])

@@ -155,6 +155,14 @@ class TrainerSettings(_Strict):
         False, description="leave completions cut at max_completion_length out of the loss"
     )
     use_bias_correction_kl: bool = Field(True, description="KL term times the importance ratio (TRL's default)")
+    importance_sampling_correction: bool = Field(
+        False, description="weigh the loss by policy / sampler probabilities, bounded (TRL's vllm_importance_sampling_*)"
+    )
+    importance_sampling_mode: Literal["token_truncate", "token_mask", "sequence_truncate", "sequence_mask"] = (
+        "sequence_mask"
+    )
+    importance_sampling_clip_min: float | None = Field(None, ge=0)
+    importance_sampling_clip_max: float | None = Field(3.0, gt=0)
     micro_batch_size: Union[Auto, int] = Field(
         "auto", description="samples per forward/backward on each process (TRL's per_device_train_batch_size); "
         "auto: 8, the last pass of a step taking the rest",
@@ -643,6 +651,10 @@ def settings_for(job: Job, plan: ResolvedHyperparameters) -> "ResolvedSettings":
         max_grad_norm=trainer.max_grad_norm,
         mask_truncated_completions=trainer.mask_truncated_completions,
         use_bias_correction_kl=trainer.use_bias_correction_kl,
+        importance_sampling_correction=trainer.importance_sampling_correction,
+        importance_sampling_mode=trainer.importance_sampling_mode,
+        importance_sampling_clip_min=trainer.importance_sampling_clip_min,
+        importance_sampling_clip_max=trainer.importance_sampling_clip_max,
         micro_batch_size=None if trainer.micro_batch_size == "auto" else trainer.micro_batch_size,
         logprob_chunk_size=trainer.logprob_chunk_size,
         gradient_checkpointing=trainer.gradient_checkpointing,

@@ -20,11 +20,14 @@ the loss of the whole step, and so do their gradients.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 
 LOSS_TYPES = ("grpo", "dr_grpo", "dapo")
+#: how sampler/policy mismatch is corrected (TRL's ``vllm_importance_sampling_mode``)
+IMPORTANCE_SAMPLING_MODES = ("token_truncate", "token_mask", "sequence_truncate", "sequence_mask")
 
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -59,6 +62,36 @@ def k3_kl(logprobs: torch.Tensor, ref_logprobs: torch.Tensor) -> torch.Tensor:
     """
     delta = ref_logprobs - logprobs
     return torch.exp(delta) - delta - 1
+
+
+def importance_sampling_weights(
+    policy_logprobs: torch.Tensor,
+    sampler_logprobs: torch.Tensor,
+    mask: torch.Tensor,
+    mode: str = "sequence_mask",
+    clip_min: float | None = None,
+    clip_max: float | None = 3.0,
+) -> torch.Tensor:
+    """Truncated or masked importance weights ``pi_policy / pi_sampler`` of the sampled tokens.
+
+    An inference engine's log-probs differ from the training forward's (kernels, precision,
+    quantisation), so its samples are slightly off-policy; the surrogate is weighted by the ratio,
+    bounded (TRL's vLLM correction). ``token_*`` modes weigh each token, ``sequence_*`` modes each
+    sequence by the product over its tokens; ``*_truncate`` clips the ratio to ``[clip_min,
+    clip_max]``, ``*_mask`` zeroes the weights outside it. Shape ``[rows, tokens]`` or ``[rows, 1]``.
+    """
+    if mode not in IMPORTANCE_SAMPLING_MODES:
+        known = ", ".join(IMPORTANCE_SAMPLING_MODES)
+        raise ValueError(f"unknown importance sampling mode {mode!r}; expected one of {known}")
+    difference = (policy_logprobs - sampler_logprobs).detach() * mask
+    if mode.startswith("sequence"):
+        difference = difference.sum(dim=-1, keepdim=True)
+    ratio = torch.exp(difference)
+    if mode.endswith("truncate"):
+        return torch.clamp(ratio, min=clip_min, max=clip_max)
+    low = -math.inf if clip_min is None else clip_min
+    high = math.inf if clip_max is None else clip_max
+    return ratio.masked_fill((ratio < low) | (ratio > high), 0.0)
 
 
 def aggregate(
@@ -114,21 +147,25 @@ def policy_loss(
     num_tokens: float | torch.Tensor | None = None,
     num_sequences: int | None = None,
     bias_correction_kl: bool = False,
+    importance_weights: torch.Tensor | None = None,
 ) -> PolicyLoss:
     """The GRPO-family loss: clipped surrogate, plus ``beta`` x k3 KL per token, aggregated.
 
     The KL term is added per token before aggregation, as in TRL. With ``bias_correction_kl``
     (TRL's ``use_bias_correction_kl``, on by default there) it is multiplied by the importance
     ratio, which is differentiable: on-policy its value is 1 but its gradient changes the KL
-    term's into the unbiased reverse-KL gradient. ``clip_ratio`` is the share of (masked) tokens
-    where the clip was active: ratio below ``1 - eps`` with a negative advantage or above
-    ``1 + eps_high`` with a positive one.
+    term's into the unbiased reverse-KL gradient. ``importance_weights`` (see
+    ``importance_sampling_weights()``) multiply the surrogate, not the KL term, as TRL's. ``clip_ratio`` is
+    the share of (masked) tokens where the clip was active: ratio below ``1 - eps`` with a negative
+    advantage or above ``1 + eps_high`` with a positive one.
     """
     epsilon_high = epsilon if epsilon_high is None else epsilon_high
     mask = mask.to(logprobs.dtype)
     advantages = advantages.to(logprobs.dtype)
     ratio = importance_ratio(logprobs, old_logprobs)
     per_token = clipped_surrogate(ratio, advantages, epsilon, epsilon_high)
+    if importance_weights is not None:
+        per_token = per_token * importance_weights.to(per_token.dtype)
     kl = None
     if beta != 0.0:
         if ref_logprobs is None:

@@ -26,8 +26,9 @@ class MicroBatch:
 
     ``completion_mask`` is the attention mask of the completion tokens (1 up to and including
     EOS); ``loss_mask`` the tokens the loss counts (the same, unless truncated completions are
-    masked out). The log-probs under the reference and the rollout's policy are filled in once
-    per step, when the loss needs them.
+    masked out); ``sampler_logprobs`` what the sampler reported, if anything. The log-probs under
+    the reference and the rollout's policy, and the importance weights that correct for a sampler
+    whose log-probs differ from the policy's, are filled in once per step when the loss needs them.
     """
 
     rows: slice
@@ -36,8 +37,10 @@ class MicroBatch:
     completion_ids: torch.Tensor
     completion_mask: torch.Tensor
     loss_mask: torch.Tensor
+    sampler_logprobs: torch.Tensor | None = None
     ref_logprobs: torch.Tensor | None = None
     old_logprobs: torch.Tensor | None = None
+    importance_weights: torch.Tensor | None = None
 
 
 def row_slices(total: int, size: int) -> list[slice]:
@@ -61,6 +64,7 @@ def split_rollout(rollout: RolloutBatch, loss_mask: torch.Tensor, size: int | No
                 completion_ids=rollout.completion_ids[rows, :width],
                 completion_mask=rollout.completion_mask[rows, :width],
                 loss_mask=loss_mask[rows, :width],
+                sampler_logprobs=None if rollout.logprobs is None else rollout.logprobs[rows, :width],
             )
         )
     return parts

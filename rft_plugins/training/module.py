@@ -42,7 +42,7 @@ from . import random_state
 from .distributed import gather, rank_and_world
 from .grading import BackgroundGrader
 from .loaders import ResumableDataLoader, train_loader, validation_loader
-from .losses import PolicyLoss, policy_loss
+from .losses import PolicyLoss, importance_sampling_weights, policy_loss
 from .micro_batches import MicroBatch, split_rollout
 from .optim import MasterWeightAdamW, build_scheduler
 from .precision import from_pretrained_kwargs
@@ -112,6 +112,21 @@ class _LossTotals:
     def mean(self, name: str) -> torch.Tensor:
         """The token-weighted mean of ``name`` over the micro-batches."""
         return self.weighted[name] / self.tokens.clamp(min=1.0)
+
+
+def _mismatch_metrics(mismatch: dict[str, list[torch.Tensor]]) -> dict[str, float]:
+    """``sampling/logprob_difference_{mean,max}``: |policy - sampler| log-prob per counted token;
+    ``sampling/importance_weight_{min,mean,max}`` when the correction is on (TRL's metrics)."""
+    metrics: dict[str, float] = {}
+    for name, key in (("logprob_difference", "difference"), ("importance_weight", "weights")):
+        values = torch.cat(mismatch[key]) if mismatch[key] else None
+        if values is None or not values.numel():
+            continue
+        metrics[f"sampling/{name}_mean"] = values.float().mean().item()
+        metrics[f"sampling/{name}_max"] = values.max().item()
+        if key == "weights":
+            metrics[f"sampling/{name}_min"] = values.min().item()
+    return metrics
 
 
 class RFTModule(lightning.LightningModule):
@@ -303,14 +318,18 @@ class RFTModule(lightning.LightningModule):
         optimizer, scheduler = self.optimizers(), self.lr_schedulers()
         learning_rate = optimizer.param_groups[0]["lr"]  # the rate of this step's updates
         losses, kls, clips = [], [], []
+        mismatch: dict[str, list[torch.Tensor]] = {"difference": [], "weights": []}
         for iteration in range(settings.num_iterations):
             optimizer.zero_grad()
             totals = _LossTotals()
             for index, part in enumerate(parts):
                 logprobs = first_logprobs if iteration == 0 and index == 0 else self._logprobs(self.model, part)
+                old_logprobs = logprobs.detach() if part.old_logprobs is None else part.old_logprobs
+                if iteration == 0:
+                    self._weigh_sampler_mismatch(part, old_logprobs, mismatch)
                 result = policy_loss(
                     logprobs,
-                    logprobs.detach() if part.old_logprobs is None else part.old_logprobs,
+                    old_logprobs,
                     advantages[part.rows],
                     part.loss_mask,
                     loss_type=settings.loss_type,
@@ -322,6 +341,7 @@ class RFTModule(lightning.LightningModule):
                     num_tokens=num_tokens,
                     num_sequences=len(rollout.texts),
                     bias_correction_kl=settings.use_bias_correction_kl,
+                    importance_weights=part.importance_weights,
                 )
                 with self._gradient_sync(last=index == len(parts) - 1):
                     self.manual_backward(result.loss)
@@ -348,6 +368,7 @@ class RFTModule(lightning.LightningModule):
         self.log_dict(synced, on_step=True, on_epoch=False, sync_dist=True, batch_size=batch_size, prog_bar=False)
         metrics = reward_metrics(scored, "train", self.grader_name)
         metrics["learning_rate"] = learning_rate
+        metrics.update(_mismatch_metrics(mismatch))
         metrics["completion_length_mean"] = sum(s.length for s in scored) / max(1, len(scored))
         metrics["completion_truncated_rate"] = sum(s.truncated for s in scored) / max(1, len(scored))
         metrics["timing/sampling_s"] = sampled - started
@@ -362,6 +383,24 @@ class RFTModule(lightning.LightningModule):
         self.log_dict(metrics, on_step=True, on_epoch=False, batch_size=batch_size)
         self.log("train_reward_mean", reward_mean, on_step=True, on_epoch=False, prog_bar=True, batch_size=batch_size)
         return synced["loss"]
+
+    def _weigh_sampler_mismatch(
+        self, part: MicroBatch, policy_logprobs: torch.Tensor, mismatch: dict[str, list[torch.Tensor]]
+    ) -> None:
+        """Keep how far the sampler's log-probs are from the policy's (on the tokens the loss
+        counts) and, with ``importance_sampling_correction``, set the weights that correct for it."""
+        if part.sampler_logprobs is None:
+            return
+        counted = part.loss_mask.bool()
+        mismatch["difference"].append((policy_logprobs - part.sampler_logprobs).abs()[counted])
+        settings = self.settings
+        if settings.importance_sampling_correction:
+            weights = importance_sampling_weights(
+                policy_logprobs, part.sampler_logprobs, part.loss_mask, settings.importance_sampling_mode,
+                settings.importance_sampling_clip_min, settings.importance_sampling_clip_max,
+            )
+            part.importance_weights = weights
+            mismatch["weights"].append(weights[counted] if weights.size(1) > 1 else weights[counted.any(dim=1), 0])
 
     def _clock(self) -> float:
         """Wall time once the accelerator has finished what was queued, so each phase's time

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .job import LoraSettings
+from .losses import IMPORTANCE_SAMPLING_MODES
 from .optim import LR_SCHEDULER_TYPES
 
 LossType = Literal["grpo", "dr_grpo", "dapo"]
@@ -55,6 +56,10 @@ class ResolvedSettings:
     max_grad_norm: float | None = 1.0
     mask_truncated_completions: bool = False
     use_bias_correction_kl: bool = True
+    importance_sampling_correction: bool = False
+    importance_sampling_mode: str = "sequence_mask"
+    importance_sampling_clip_min: float | None = None
+    importance_sampling_clip_max: float | None = 3.0
     micro_batch_size: int | None = None
     logprob_chunk_size: int = 1024
     gradient_checkpointing: bool = True
@@ -85,6 +90,7 @@ class ResolvedSettings:
             "warmup_steps": self.warmup_steps >= 0,
             "warmup_ratio": 0 <= self.warmup_ratio < 1,
             "lr_scheduler_type": self.lr_scheduler_type in LR_SCHEDULER_TYPES,
+            "importance_sampling_mode": self.importance_sampling_mode in IMPORTANCE_SAMPLING_MODES,
             "loss_type": self.loss_type in ("grpo", "dr_grpo", "dapo"),
             "scale_rewards": self.scale_rewards in ("group", "batch", "none"),
         }
