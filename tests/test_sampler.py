@@ -175,3 +175,26 @@ def test_sampler_logprobs_agree_with_the_training_forward(tiny_model_path):
     metrics = trainer.callback_metrics
     assert 0 <= metrics["sampling/logprob_difference_mean"] <= metrics["sampling/logprob_difference_max"] < 1e-4
     assert "sampling/importance_weight_mean" not in metrics  # no correction asked for
+
+
+def test_generation_can_leave_the_steps_autocast(model_and_tokenizer):
+    """``autocast: false`` generates in the weights' own dtype even inside a bfloat16 autocast (the
+    step's, under bf16-mixed): the log-probs are then those of the float32 forward."""
+    model, tokenizer = model_and_tokenizer
+    prompts = _prompts(tokenizer, ["hi there"])
+    params = SamplingParams(num_generations=4, max_new_tokens=10, temperature=0.9)
+
+    def sample(options):
+        torch.manual_seed(3)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return build_sampler("transformers", tokenizer, options).sample(model, prompts, params)
+
+    outside, inside = sample({"autocast": False}), sample({})
+    with torch.no_grad():
+        exact = completion_logprobs(model, outside.prompt_ids, outside.prompt_mask, outside.completion_ids,
+                                    outside.completion_mask, 0.9)
+    torch.testing.assert_close(outside.logprobs, exact, atol=1e-4, rtol=1e-4)
+    with torch.no_grad():
+        exact = completion_logprobs(model, inside.prompt_ids, inside.prompt_mask, inside.completion_ids,
+                                    inside.completion_mask, 0.9)
+    assert (inside.logprobs - exact).abs().max() > 1e-3  # bfloat16 compute

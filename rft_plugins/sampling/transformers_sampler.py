@@ -8,6 +8,7 @@ the next step), so memory holds one step's ``samples x vocabulary``, not ``gener
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import pydantic
@@ -28,8 +29,11 @@ class TransformersSamplerOptions(pydantic.BaseModel):
     )
     generation_kwargs: dict[str, Any] = pydantic.Field(
         default_factory=dict,
-        description="extra GenerationConfig fields (e.g. repetition_penalty); they change the "
-        "sampling distribution but not the log-probs the loss uses",
+        description="extra GenerationConfig fields (e.g. repetition_penalty, cache_implementation); they "
+        "change the sampling distribution but not the log-probs the loss uses",
+    )
+    autocast: bool = pydantic.Field(
+        True, description="generate inside the step's mixed-precision autocast (false: in the weights' own dtype)"
     )
 
 
@@ -143,7 +147,10 @@ class TransformersSampler:
         device = next(model.parameters()).device
         step = self.options.prompts_per_call or len(prompts)
         parts = []
-        with torch.no_grad(), eval_mode(model):
+        # autocast off: 16-bit weights decode in their own dtype without autocast's per-op casts
+        keep_autocast = self.options.autocast or not torch.is_autocast_enabled(device.type)
+        precision = contextlib.nullcontext() if keep_autocast else torch.autocast(device.type, enabled=False)
+        with torch.no_grad(), eval_mode(model), precision:
             for start in range(0, len(prompts), step):
                 parts.append(self._generate(model, prompts[start : start + step], config, device))
         prompt_ids, prompt_mask = left_pad_tensors([(p[0], p[1]) for p in parts], self.pad_id)
