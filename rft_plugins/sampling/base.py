@@ -19,13 +19,18 @@ from ..shaping.base import first_problem  # the same one-line report as reward s
 
 @dataclass(frozen=True)
 class SamplingParams:
-    """How to sample: G completions per prompt, at most ``max_new_tokens`` tokens each."""
+    """How to sample: G completions per prompt, at most ``max_new_tokens`` tokens each.
+
+    ``response_format`` is the job's OpenAI response format (``json_schema`` / ``json_object``):
+    a sampler constrains decoding to it, so every finished completion parses.
+    """
 
     num_generations: int
     max_new_tokens: int
     temperature: float = 1.0
     top_p: float = 1.0
     top_k: int | None = None
+    response_format: dict[str, Any] | None = None
 
 
 @dataclass

@@ -16,7 +16,8 @@ import torch
 from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
 
 from .base import RolloutBatch, SamplingParams
-from .logprobs import chosen_logprobs, eval_mode
+from .logprobs import at_least_float32, eval_mode
+from .structured import StructuredDecoding, schema_of
 
 
 class TransformersSamplerOptions(pydantic.BaseModel):
@@ -76,12 +77,13 @@ class ChosenTokenLogprobs(LogitsProcessor):
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         self._take(input_ids[:, -1])
-        self.pending = scores
+        # computed now: later processors (a grammar's mask) may change the scores in place
+        self.pending = torch.log_softmax(at_least_float32(scores) / self.temperature, dim=-1)
         return scores
 
     def _take(self, tokens: torch.Tensor) -> None:
         if self.pending is not None:
-            self.steps.append(chosen_logprobs(self.pending, tokens, self.temperature))
+            self.steps.append(self.pending.gather(-1, tokens.unsqueeze(-1)).squeeze(-1))
             self.pending = None
 
     def finish(self, completion_ids: torch.Tensor) -> torch.Tensor:
@@ -99,6 +101,7 @@ class TransformersSampler:
     def __init__(self, tokenizer: Any, options: dict[str, Any]):
         self.tokenizer = tokenizer
         self.options = TransformersSamplerOptions.model_validate(options)
+        self.structured: StructuredDecoding | None = None  # built on the first constrained call
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         if self.pad_id is None:
             raise ValueError("the tokenizer has neither a pad token nor an EOS token")
@@ -122,13 +125,27 @@ class TransformersSampler:
             **self.options.generation_kwargs,
         )
 
-    def _generate(self, model: Any, prompts: list[list[int]], config: GenerationConfig, device: torch.device):
+    def _constraint(self, model: Any, response_format: dict[str, Any] | None, rows: int) -> Any:
+        """The logits processor that keeps ``rows`` completions inside ``response_format``."""
+        if schema_of(response_format) is None:
+            return None
+        if self.structured is None:
+            self.structured = StructuredDecoding(self.tokenizer, model.config.vocab_size, self._eos_ids(model))
+        return self.structured.constraint(response_format, rows)
+
+    def _generate(
+        self, model: Any, prompts: list[list[int]], config: GenerationConfig, device: torch.device,
+        response_format: dict[str, Any] | None = None,
+    ):
         prompt_ids, prompt_mask = left_pad(prompts, self.pad_id)
         prompt_ids, prompt_mask = prompt_ids.to(device), prompt_mask.to(device)
         recorder = ChosenTokenLogprobs(config.temperature)
+        processors = LogitsProcessorList([recorder])  # first: the policy's log-probs, before any mask
+        constraint = self._constraint(model, response_format, len(prompts) * config.num_return_sequences)
+        if constraint is not None:
+            processors.append(constraint)
         sequences = model.generate(
-            input_ids=prompt_ids, attention_mask=prompt_mask, generation_config=config,
-            logits_processor=LogitsProcessorList([recorder]),
+            input_ids=prompt_ids, attention_mask=prompt_mask, generation_config=config, logits_processor=processors
         )
         completion_ids = sequences[:, prompt_ids.size(1) :]
         logprobs = recorder.finish(completion_ids)
@@ -152,7 +169,9 @@ class TransformersSampler:
         precision = contextlib.nullcontext() if keep_autocast else torch.autocast(device.type, enabled=False)
         with torch.no_grad(), eval_mode(model), precision:
             for start in range(0, len(prompts), step):
-                parts.append(self._generate(model, prompts[start : start + step], config, device))
+                parts.append(
+                    self._generate(model, prompts[start : start + step], config, device, params.response_format)
+                )
         prompt_ids, prompt_mask = left_pad_tensors([(p[0], p[1]) for p in parts], self.pad_id)
         completion_ids = right_pad([p[2] for p in parts], self.pad_id)
         logprobs = right_pad([p[3] for p in parts], 0.0)

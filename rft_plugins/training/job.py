@@ -513,7 +513,22 @@ def _build_job(
     _check_grader(job, document, grader_document)
     _check_plugins(job)
     _check_precision(job)
+    _check_response_format(job)
     return job
+
+
+def _check_response_format(job: Job) -> None:
+    """The response format is OpenAI's, and the built-in sampler can enforce its schema."""
+    from ..sampling.structured import ResponseFormatError, check_response_format, schema_of
+
+    response_format = job.method.reinforcement.response_format
+    try:
+        if job.trainer.sampler == "transformers":
+            check_response_format(response_format)
+        else:  # another sampler enforces it its own way
+            schema_of(response_format)
+    except ResponseFormatError as error:
+        raise job.error(error.field, error.message) from error
 
 
 def _check_precision(job: Job) -> None:

@@ -205,6 +205,7 @@ class RFTModule(lightning.LightningModule):
             temperature=settings.temperature,
             top_p=settings.top_p,
             top_k=settings.top_k,
+            response_format=settings.response_format,
         )
         rollout = self.sampler.sample(self.model, [self.encode_prompt(row) for row in rows], params)
         rollout.validate(len(rows))
