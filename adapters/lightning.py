@@ -12,7 +12,11 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
-import lightning.pytorch as pl
+from ..extras import require_extra
+
+require_extra("train", "rft_plugins.adapters.lightning")
+
+import lightning.pytorch as pl  # after the check, which names the extra
 import torch
 
 from ..graders.build import build_grader

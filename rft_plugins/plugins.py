@@ -10,12 +10,14 @@ them and a broken one is reported like any other. Environment variables:
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.metadata
 import logging
 import os
 import traceback
 from dataclasses import dataclass
+from typing import Iterator
 
 import pluggy
 
@@ -59,10 +61,48 @@ def get_plugin_manager() -> pluggy.PluginManager:
     """The process-wide plugin manager, loading plugins on first use."""
     global _pm
     if _pm is None:
-        _pm = pluggy.PluginManager(PROJECT_NAME)
-        _pm.add_hookspecs(hookspecs)
+        _pm = _bare_plugin_manager()
         load_plugins(_pm)
     return _pm
+
+
+def _bare_plugin_manager() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager(PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    return pm
+
+
+def plugin_manager_with(*plugins: object, builtins: bool = True, entry_points: bool = False) -> pluggy.PluginManager:
+    """A new plugin manager holding ``plugins`` (modules or objects with ``@hookimpl`` functions).
+
+    For tests of a plugin that need not be installed: the built-ins come along unless
+    ``builtins=False``; installed entry points and ``RFT_PLUGINS`` only when asked
+    (``entry_points=True``), so a test sees the same plugins on every machine. A hook name
+    that matches no spec is an error here, not a warning: in a test it is a typo to fix.
+    """
+    pm = _bare_plugin_manager()
+    if builtins:
+        _load_builtins(pm)
+    if entry_points:
+        _load_entry_points(pm)
+        _load_env_modules(pm)
+    for plugin in plugins:
+        pm.register(plugin, name=getattr(plugin, "__name__", None))
+    check_hook_names(pm, strict=True)
+    return pm
+
+
+@contextlib.contextmanager
+def installed(pm: pluggy.PluginManager) -> Iterator[pluggy.PluginManager]:
+    """Make ``pm`` the process-wide plugin manager (what ``run_grader``, ``build_grader`` and
+    ``rft`` commands use) inside the block; the previous one is back afterwards."""
+    global _pm
+    previous = _pm
+    _pm = pm
+    try:
+        yield pm
+    finally:
+        _pm = previous
 
 
 def _env_list(variable: str) -> list[str]:
@@ -98,8 +138,18 @@ def load_plugins(pm: pluggy.PluginManager) -> None:
     """Block disabled plugins, then load built-ins, entry points and ``RFT_PLUGINS`` modules."""
     for name in _env_list("RFT_DISABLE_PLUGINS"):
         pm.set_blocked(name)
+    _load_builtins(pm)
+    _load_entry_points(pm)
+    _load_env_modules(pm)
+    check_hook_names(pm)
+
+
+def _load_builtins(pm: pluggy.PluginManager) -> None:
     for module_name in DEFAULT_PLUGINS:
         _register_module(pm, module_name, module_name)
+
+
+def _load_entry_points(pm: pluggy.PluginManager) -> None:
     for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         if pm.is_blocked(entry_point.name) or pm.has_plugin(entry_point.name):
             continue
@@ -112,17 +162,21 @@ def load_plugins(pm: pluggy.PluginManager) -> None:
             _report(entry_point.name, dist.name if dist else None, error)
             continue
         pm.register(plugin, name=entry_point.name)
+
+
+def _load_env_modules(pm: pluggy.PluginManager) -> None:
     for module_name in _env_list("RFT_PLUGINS"):
         if not pm.has_plugin(module_name):
             _register_module(pm, module_name, module_name)
-    check_hook_names(pm)
 
 
-def check_hook_names(pm: pluggy.PluginManager) -> None:
+def check_hook_names(pm: pluggy.PluginManager, strict: bool | None = None) -> None:
     """Report hook implementations whose names match no hook spec (usually a typo).
 
     Like ``PluginManager.check_pending``, but reports every unknown hook instead of the first.
+    ``strict`` makes one an error (default: ``RFT_STRICT_PLUGINS``).
     """
+    strict = _strict() if strict is None else strict
     unknown_hooks.clear()
     for hook_name in dir(pm.hook):
         caller = getattr(pm.hook, hook_name)
@@ -133,7 +187,7 @@ def check_hook_names(pm: pluggy.PluginManager) -> None:
                 continue
             message = f"plugin {impl.plugin_name!r} implements unknown hook {hook_name!r}"
             unknown_hooks.append(message)
-            if _strict():
+            if strict:
                 raise PluginLoadError(message)
             logger.warning(message)
 

@@ -9,6 +9,7 @@ import click
 from .. import __version__
 from ..errors import RFTError
 from .graders import graders
+from .new_grader import new_grader
 from .plugins import plugins
 from .train import train
 
@@ -25,6 +26,7 @@ def cli() -> None:
 
 
 cli.add_command(graders)
+cli.add_command(new_grader)
 cli.add_command(plugins)
 cli.add_command(train)
 

@@ -11,7 +11,6 @@ import click
 
 from ..data.rows import DataError
 from ..errors import RFTError
-from ..training.job import JobError
 
 #: exit status for a job that cannot run as written (bad job, bad data, run folder in the way)
 BAD_INPUT = 2
@@ -98,6 +97,8 @@ def train(
     rft train job.yaml --resume          # after a crash or kill: same final step
     rft train --demo                     # the built-in example, nothing to download
     """
+    # the training stack is an extra: without it this import is one line naming it (rft_plugins/extras.py)
+    from ..training.job import JobError
     from ..training.run import RunError, is_main_process, train as run_training
 
     if demo == (job is not None):
