@@ -42,7 +42,7 @@ STEPS_EXAMPLE = '"steps": [{"description": "...", "conclusion": "..."}]'
 class SamplingParams(pydantic.BaseModel):
     """OpenAI's ``sampling_params`` for model graders."""
 
-    model_config = pydantic.ConfigDict(extra="forbid")
+    model_config = pydantic.ConfigDict(extra="forbid", allow_inf_nan=False)
 
     temperature: float | None = pydantic.Field(None, ge=0, le=2)
     top_p: float | None = pydantic.Field(None, gt=0, le=1)

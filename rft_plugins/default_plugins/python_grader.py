@@ -7,8 +7,8 @@ costs that sample: reward 0 with ``python_grader_runtime_error`` and the traceba
 A sandbox that cannot start is ``python_grader_server_error``.
 
 Config beyond OpenAI's fields: ``sandbox`` overrides the limits (``wall_time_s``,
-``memory_mb``, ``file_write_mb``, ``max_source_kb``, ``max_processes``, ``read_paths``,
-``workers``). ``image_tag`` is accepted and ignored: the code runs on this machine's Python, with
+``memory_mb``, ``file_write_mb``, ``max_source_kb``, ``max_processes``, ``max_output_kb``,
+``max_details_chars``, ``read_paths``, ``workers``). ``image_tag`` is accepted and ignored: the code runs on this machine's Python, with
 whatever packages it has installed.
 """
 
@@ -25,6 +25,7 @@ from ..graders.config import GraderConfig, parse_config
 from ..graders.types import Grade, Sample
 from ..project import hookimpl
 from ..sandbox import SandboxLimits, SandboxPool, SandboxResult
+from ..text_limits import max_details_chars
 
 logger = logging.getLogger(__name__)
 
@@ -34,13 +35,15 @@ _DEFAULTS = SandboxLimits()
 class SandboxSettings(pydantic.BaseModel):
     """Per-grader overrides of the sandbox's limits (defaults: OpenAI's)."""
 
-    model_config = pydantic.ConfigDict(extra="forbid")
+    model_config = pydantic.ConfigDict(extra="forbid", allow_inf_nan=False)
 
     wall_time_s: float = pydantic.Field(_DEFAULTS.wall_time_s, gt=0)
     memory_mb: int = pydantic.Field(_DEFAULTS.memory_mb, ge=64)
     file_write_mb: int = pydantic.Field(_DEFAULTS.file_write_mb, ge=1)
     max_source_kb: int = pydantic.Field(_DEFAULTS.max_source_kb, ge=1)
     max_processes: int = pydantic.Field(_DEFAULTS.max_processes, ge=1)
+    max_output_kb: int = pydantic.Field(_DEFAULTS.max_output_kb, ge=1)
+    max_details_chars: int = pydantic.Field(default_factory=max_details_chars, ge=200)
     read_paths: list[str] = pydantic.Field(default_factory=list)
     workers: int | None = pydantic.Field(None, ge=1)
 

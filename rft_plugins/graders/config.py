@@ -12,9 +12,10 @@ ConfigT = TypeVar("ConfigT", bound=pydantic.BaseModel)
 
 
 class GraderConfig(pydantic.BaseModel):
-    """Fields every grader has. Subclasses add theirs; unknown fields are errors (typos)."""
+    """Fields every grader has. Subclasses add theirs; unknown fields are errors (typos), and so
+    are NaN and infinity in number fields (an infinite timeout is a hang)."""
 
-    model_config = pydantic.ConfigDict(extra="forbid")
+    model_config = pydantic.ConfigDict(extra="forbid", allow_inf_nan=False)
 
     type: str
     name: str

@@ -1,7 +1,8 @@
 """Runs a built grader safely: whatever the plugin does, the caller gets a ``Grade``.
 
 A plugin's exception, a hang past the timeout, or a non-number becomes reward 0 with an error
-flag, as OpenAI does; it costs that sample, never the run.
+flag, as OpenAI does; it costs that sample, never the run. Error details longer than
+``RFT_MAX_DETAILS_CHARS`` (8000) are cut to their head and tail, whatever the plugin put there.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Awaitable, Callable, Sequence
 
 from ..errors import GradingError
+from ..scalars import real_number
+from ..text_limits import max_details_chars, shorten
 from .types import Grade, Sample
 
 
@@ -33,18 +36,28 @@ def _failure(error: Exception, timeout: float | None = None) -> Grade:
 
 
 def to_grade(value: Any) -> Grade:
-    """Normalise what a plugin returned: a number, None (not applicable) or a Grade."""
+    """Normalise what a plugin returned: a number (NumPy's included), None (not applicable) or a
+    Grade, whose error details are cut to the details limit."""
     if isinstance(value, Grade):
         grade = value
     elif value is None:
         return Grade(reward=None)
-    elif isinstance(value, (int, float)):
-        grade = Grade(reward=float(value))
+    elif (number := real_number(value)) is not None:
+        grade = Grade(reward=number)
     else:
         return Grade.failed("other_error", f"grader returned {type(value).__name__}, not a number")
     if grade.reward is not None and not math.isfinite(grade.reward):
         return Grade.failed("other_error", f"grader returned {grade.reward}, not a finite number")
+    _cut_details(grade)
     return grade
+
+
+def _cut_details(grade: Grade) -> None:
+    """Text error fields of a plugin's own ``Grade`` cut to the details limit, in place."""
+    limit = max_details_chars()
+    for flag, value in grade.errors.items():
+        if isinstance(value, str) and len(value) > limit:
+            grade.errors[flag] = shorten(value, limit)
 
 
 def _in_daemon_thread(function: Callable[..., Any], *args: Any) -> asyncio.Future:

@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..text_limits import max_details_chars, shorten
+
 #: OpenAI's error flags, in the order its run response lists them. Flags ending in ``_details``
 #: or ``_type`` carry text; the others are booleans.
 ERROR_FLAGS: tuple[str, ...] = (
@@ -108,13 +110,14 @@ class Grade:
 
     @classmethod
     def failed(cls, flag: str, details: str = "") -> "Grade":
-        """Reward 0 with ``flag`` raised and, if given, ``<flag>_details`` saying why.
+        """Reward 0 with ``flag`` raised and, if given, ``<flag>_details`` saying why (cut to
+        ``RFT_MAX_DETAILS_CHARS``, 8000 by default: a message may be megabytes long).
 
         OpenAI has ``_details`` fields for some flags only; we add one to any flag that has text.
         """
         errors: dict[str, Any] = {flag: True}
         if details:
-            errors[f"{flag}_details"] = details
+            errors[f"{flag}_details"] = shorten(details, max_details_chars())
         return cls(reward=0.0, errors=errors)
 
     @property

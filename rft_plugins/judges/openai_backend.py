@@ -34,7 +34,7 @@ SAMPLING_FIELDS = {
 class OpenAIBackendOptions(pydantic.BaseModel):
     """The ``judge`` section for ``backend: openai`` (every field optional)."""
 
-    model_config = pydantic.ConfigDict(extra="forbid")
+    model_config = pydantic.ConfigDict(extra="forbid", allow_inf_nan=False)
 
     base_url: str | None = None
     api_key_env: str = "OPENAI_API_KEY"

@@ -41,7 +41,7 @@ class TransformersBackendOptions(pydantic.BaseModel):
     ``generate`` (1 runs them one at a time).
     """
 
-    model_config = pydantic.ConfigDict(extra="forbid")
+    model_config = pydantic.ConfigDict(extra="forbid", allow_inf_nan=False)
 
     device: str = "auto"
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"

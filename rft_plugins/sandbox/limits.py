@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from ..text_limits import max_details_chars as default_max_details_chars
+
 
 @dataclass(frozen=True)
 class SandboxLimits:
@@ -17,6 +19,9 @@ class SandboxLimits:
     installation and system libraries are always readable). ``workers`` is the pool size
     (default: one per CPU core). ``namespaces=False`` skips Linux namespaces and runs the weaker
     mode that machines without unprivileged user namespaces get (see docs/sandbox.md).
+    ``max_output_kb`` caps one reply (the value or the error): a larger one is refused, and a
+    worker that sends one anyway is killed. ``max_details_chars`` cuts error details (a 30 MB
+    exception message) to their head and tail (default: ``RFT_MAX_DETAILS_CHARS``, else 8000).
     """
 
     wall_time_s: float = 120.0
@@ -25,6 +30,8 @@ class SandboxLimits:
     max_source_kb: int = 256
     max_processes: int = 64
     max_open_files: int = 256
+    max_output_kb: int = 1024
+    max_details_chars: int = field(default_factory=default_max_details_chars)
     read_paths: tuple[str, ...] = field(default_factory=tuple)
     workers: int | None = None
     namespaces: bool = True
@@ -34,6 +41,11 @@ class SandboxLimits:
     def pool_size(self) -> int:
         """How many warm workers the pool may hold."""
         return self.workers or os.cpu_count() or 1
+
+    @property
+    def max_output_bytes(self) -> int:
+        """``max_output_kb`` in bytes: the largest reply frame the pool reads."""
+        return self.max_output_kb * 1024
 
     @property
     def max_source_bytes(self) -> int:

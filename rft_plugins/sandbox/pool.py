@@ -3,6 +3,12 @@
 ``SandboxPool.run(source, args)`` never raises for what the code does: a timeout, a crash, a
 memory blow-up or an exception comes back as a failed ``SandboxResult`` with a ``kind`` and the
 details, and the next call gets a healthy worker.
+
+The code may also take over its worker process and answer for it, so nothing the worker sends is
+believed: a request is written with a deadline (a worker that stops reading cannot block the
+trainer), a reply must be one frame under ``max_output_kb`` that answers this request, and a
+worker that breaks any of this is killed and its slot freed. Every wait has a deadline; a slot
+whose caller never came back is reclaimed when its call is long overdue.
 """
 
 from __future__ import annotations
@@ -16,16 +22,20 @@ import itertools
 import json
 import logging
 import os
+import math
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 import weakref
 from dataclasses import dataclass
 from typing import Any
 
+from ..scalars import real_number
+from ..text_limits import shorten
 from . import protocol
 from .limits import SandboxLimits
 
@@ -43,8 +53,15 @@ _BOOTSTRAP = (
 )
 
 #: Failure kinds: the code's fault (``exception``, ``bad_result``, ``timeout``, ``memory``,
-#: ``crash``) or the sandbox's (``unavailable``, ``source_too_large``).
-CODE_FAULTS = ("exception", "bad_result", "timeout", "memory", "crash")
+#: ``crash``, ``output_too_large``, ``protocol`` — a worker that answered out of turn or with
+#: something that is not a reply) or the sandbox's (``unavailable``, ``source_too_large``).
+CODE_FAULTS = ("exception", "bad_result", "timeout", "memory", "crash", "output_too_large", "protocol")
+#: the failure kinds an honest worker reports itself
+WORKER_FAULTS = frozenset({"exception", "bad_result", "memory", "output_too_large"})
+#: how long a caller waiting for a free worker sleeps before it checks for abandoned slots
+WAIT_SLICE_S = 1.0
+#: how far past its deadline (start-up and wall time) a busy slot must be before it is reclaimed
+OVERDUE_GRACE_S = 5.0
 
 
 class SandboxUnavailable(Exception):
@@ -95,6 +112,37 @@ def _kill_process_tree(process: subprocess.Popen, scratch: str) -> None:
     shutil.rmtree(scratch, ignore_errors=True)
 
 
+def _is_crash(error: BaseException) -> bool:
+    """The pipe broke or closed: the worker died (a timeout is also an ``OSError``, but not this)."""
+    return isinstance(error, (EOFError, OSError)) and not isinstance(error, TimeoutError)
+
+
+def _reply_problem(reply: Any, request: dict[str, Any]) -> str | None:
+    """What makes ``reply`` not an honest worker's answer to ``request``, or None.
+
+    The code can write to the worker's reply pipe itself, so a frame is checked before it is
+    believed: the id of this request, ``ok`` a boolean, a finite number when a number was asked
+    for, a failure kind the worker reports, text details.
+    """
+    if not isinstance(reply, dict):
+        return f"the reply is a {type(reply).__name__}, not an object"
+    if reply.get("id") != request["id"] or type(reply.get("ok")) is not bool:
+        return "the reply does not answer this request"
+    if reply.get("recycle") not in (None, True, False):
+        return "'recycle' is not a boolean"
+    if reply["ok"]:
+        if "value" not in reply:
+            return "the reply has no value"
+        if request["result"] == "number":
+            value = reply["value"]
+            if type(value) not in (int, float) or not math.isfinite(real_number(value)):
+                return "the value is not a finite number"
+        return None
+    if reply.get("kind") not in WORKER_FAULTS or not isinstance(reply.get("details", ""), str):
+        return "the failure report is malformed"
+    return None
+
+
 def _wake(loop: asyncio.AbstractEventLoop, future: asyncio.Future) -> bool:
     """Resolve a waiter's future on its own loop; False if that loop is closed."""
     settle = lambda: future.done() or future.set_result(None)  # noqa: E731
@@ -143,7 +191,8 @@ class WorkerProcess:
                 raise SandboxUnavailable(f"cannot start a sandbox worker: {error}") from error
             self._finalizer = weakref.finalize(self, _kill_process_tree, self.process, self.scratch)
             self.request_fd = self.process.stdin.fileno()
-            self.reader = protocol.FrameReader(self.process.stdout.fileno())
+            os.set_blocking(self.request_fd, False)  # requests are written with a deadline
+            self.reader = protocol.FrameReader(self.process.stdout.fileno(), limits.max_output_bytes)
             try:
                 ready = self.reader.receive(limits.start_timeout_s)
             except (TimeoutError, EOFError, protocol.ProtocolError) as error:
@@ -157,10 +206,16 @@ class WorkerProcess:
         self.isolation: dict[str, Any] = ready["isolation"]
         self.sources: set[str] = set()
 
-    def call(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
-        """One round trip. ``TimeoutError``/``EOFError``/``OSError`` mean the worker is done for."""
-        protocol.send(self.request_fd, request)
-        return self.reader.receive(timeout)
+    def call(self, request: dict[str, Any], deadline: float) -> Any:
+        """One round trip before ``deadline`` (``time.monotonic``). ``TimeoutError``, ``EOFError``,
+        ``OSError`` and ``ProtocolError`` mean the worker is done for."""
+        protocol.send_by(self.request_fd, protocol.encode(request), deadline)
+        return self.reader.receive(deadline - time.monotonic())
+
+    async def acall(self, request: dict[str, Any], deadline: float) -> Any:
+        """``call`` for event loops."""
+        await protocol.asend_by(self.request_fd, protocol.encode(request), deadline)
+        return await self.reader.areceive(deadline - time.monotonic())
 
     def exit_status(self) -> int | None:
         """The launcher's exit status once it has exited (it mirrors the worker's)."""
@@ -188,6 +243,8 @@ class SandboxPool:
         self.namespaces = self.limits.namespaces
         self.size = self.limits.pool_size  # once: os.cpu_count() is a system call
         self._idle: list[WorkerProcess] = []
+        #: checked-out workers and when they are overdue (a caller that never came back)
+        self._busy: dict[WorkerProcess, float] = {}
         self._started = 0
         self._lock = threading.Condition()
         self._async_waiters: collections.deque[tuple[asyncio.AbstractEventLoop, asyncio.Future]] = collections.deque()
@@ -207,15 +264,13 @@ class SandboxPool:
             return SandboxResult.failure("unavailable", str(error))
         request = self._request(worker, source, entry, args, result)
         try:
-            reply = worker.call(request, self.limits.wall_time_s)
-        except TimeoutError:
-            return self._timed_out(worker, entry)
-        except (EOFError, OSError, protocol.ProtocolError) as error:
-            return self._crashed(worker, entry, error, worker.exit_status())
+            reply = worker.call(request, time.monotonic() + self.limits.wall_time_s)
+        except BaseException as error:
+            return self._failed(worker, entry, error, worker.exit_status() if _is_crash(error) else None)
         return self._finish(worker, request, reply)
 
     async def arun(self, source: str, args: list[Any], entry: str = "main", result: str = "json") -> SandboxResult:
-        """``run`` for event loops: waits on the worker's pipe, no thread per call."""
+        """``run`` for event loops: waits on the worker's pipes, no thread per call."""
         refusal = self._check_source(source)
         if refusal is not None:
             return refusal
@@ -225,15 +280,10 @@ class SandboxPool:
             return SandboxResult.failure("unavailable", str(error))
         request = self._request(worker, source, entry, args, result)
         try:
-            protocol.send(worker.request_fd, request)
-            reply = await worker.reader.areceive(self.limits.wall_time_s)
-        except TimeoutError:
-            return self._timed_out(worker, entry)
-        except asyncio.CancelledError:  # the caller gave up: the worker's state is unknown
-            self._discard(worker)
-            raise
-        except (EOFError, OSError, protocol.ProtocolError) as error:
-            return self._crashed(worker, entry, error, await asyncio.to_thread(worker.exit_status))
+            reply = await worker.acall(request, time.monotonic() + self.limits.wall_time_s)
+        except BaseException as error:  # a cancelled caller too: the worker's state is unknown
+            status = await asyncio.to_thread(worker.exit_status) if _is_crash(error) else None
+            return self._failed(worker, entry, error, status)
         return self._finish(worker, request, reply)
 
     def _check_source(self, source: str) -> SandboxResult | None:
@@ -254,45 +304,93 @@ class SandboxPool:
             request["source"] = source
         return request
 
-    def _timed_out(self, worker: WorkerProcess, entry: str) -> SandboxResult:
+    def _failed(self, worker: WorkerProcess, entry: str, error: BaseException, status: int | None) -> SandboxResult:
+        """The worker is done for: kill it, free its slot, and say why (or re-raise what is not
+        the worker's doing, such as a cancelled caller)."""
         self._discard(worker)
+        if isinstance(error, TimeoutError):
+            return SandboxResult.failure(
+                "timeout", f"{entry}() did not return within {self.limits.wall_time_s:g} s; its sandbox was killed"
+            )
+        if isinstance(error, protocol.FrameTooLarge):
+            return SandboxResult.failure(
+                "output_too_large",
+                f"the sandboxed process sent {error.size} bytes for {entry}(); the limit is {error.limit} bytes "
+                "(sandbox.max_output_kb); its sandbox was killed",
+            )
+        if isinstance(error, protocol.ProtocolError):
+            return self._broke_protocol(entry, str(error))
+        if _is_crash(error):
+            how = f"exit status {status}" if status is not None else type(error).__name__
+            return SandboxResult.failure("crash", f"the sandboxed process died during {entry}() ({how})")
+        raise error
+
+    @staticmethod
+    def _broke_protocol(entry: str, problem: str) -> SandboxResult:
         return SandboxResult.failure(
-            "timeout", f"{entry}() did not return within {self.limits.wall_time_s:g} s; its sandbox was killed"
+            "protocol", f"the sandboxed process broke the reply protocol during {entry}() ({problem}); "
+            "its sandbox was killed",
         )
 
-    def _crashed(self, worker: WorkerProcess, entry: str, error: BaseException, status: int | None) -> SandboxResult:
-        self._discard(worker)
-        how = f"exit status {status}" if status is not None else type(error).__name__
-        return SandboxResult.failure("crash", f"the sandboxed process died during {entry}() ({how})")
-
-    def _finish(self, worker: WorkerProcess, request: dict[str, Any], reply: dict[str, Any]) -> SandboxResult:
+    def _finish(self, worker: WorkerProcess, request: dict[str, Any], reply: Any) -> SandboxResult:
+        """Believe a reply only if it answers this request in the protocol's shape."""
+        problem = _reply_problem(reply, request)
+        if problem is not None:
+            self._discard(worker)
+            return self._broke_protocol(request["entry"], problem)
         worker.sources.add(request["source_id"])
         if reply.get("recycle"):
             self._discard(worker)
         else:
             self._checkin(worker)
-        if reply.get("ok"):
-            return SandboxResult(ok=True, value=reply.get("value"))
-        return SandboxResult.failure(reply.get("kind", "exception"), reply.get("details", ""))
+        if reply["ok"]:
+            value = reply["value"]
+            return SandboxResult(ok=True, value=float(value) if request["result"] == "number" else value)
+        return SandboxResult.failure(reply["kind"], shorten(reply.get("details", ""), self.limits.max_details_chars))
 
     def _reserve(self) -> WorkerProcess | bool:
-        """Under the lock: an idle worker, True if the caller may start one, False to wait."""
+        """Under the lock: an idle worker (now busy), True if the caller may start one, False to wait."""
         if self._closed:
             raise SandboxUnavailable("the sandbox pool is closed")
         if self.unavailable is not None:
             raise SandboxUnavailable(self.unavailable)
         if self._idle:
-            return self._idle.pop()
+            worker = self._idle.pop()
+            self._busy[worker] = self._overdue_at()
+            return worker
         if self._started < self.size:
             self._started += 1
             return True
         return False
 
+    def _overdue_at(self) -> float:
+        """When a worker checked out now is overdue: its caller must have lost it."""
+        return time.monotonic() + self.limits.start_timeout_s + self.limits.wall_time_s + OVERDUE_GRACE_S
+
+    def _take_overdue(self) -> list[WorkerProcess]:
+        """Under the lock: free the slots of busy workers long past any deadline (their callers
+        never brought them back); the caller kills the workers returned, outside the lock."""
+        now = time.monotonic()
+        overdue = [worker for worker, at in self._busy.items() if now > at]
+        for worker in overdue:
+            del self._busy[worker]
+            self._started -= 1
+            self._wake_one()
+        if overdue:
+            logger.warning("sandbox pool: %d worker(s) never came back from a call; killed and replaced", len(overdue))
+        return overdue
+
     def _checkout(self) -> WorkerProcess:
-        with self._lock:
-            while (reserved := self._reserve()) is False:
-                self._lock.wait()
-        return reserved if isinstance(reserved, WorkerProcess) else self._start_reserved()
+        while True:
+            overdue: list[WorkerProcess] = []
+            with self._lock:
+                reserved = self._reserve()
+                if reserved is False and not self._lock.wait(WAIT_SLICE_S):
+                    overdue = self._take_overdue()
+            for worker in overdue:
+                worker.kill()
+            if reserved is not False:
+                return reserved if isinstance(reserved, WorkerProcess) else self._start_reserved()
 
     async def _acheckout(self) -> WorkerProcess:
         loop = asyncio.get_running_loop()
@@ -311,12 +409,20 @@ class SandboxPool:
                 except asyncio.CancelledError:  # the caller gave up: keep the worker for others
                     starting.add_done_callback(self._keep_started)
                     raise
+            timer = loop.call_later(WAIT_SLICE_S, protocol.settle, wakeup, TimeoutError())
             try:
                 await wakeup
+            except TimeoutError:
+                with self._lock:
+                    overdue = self._take_overdue()
+                for worker in overdue:
+                    worker.kill()
             except asyncio.CancelledError:
                 with self._lock:
                     self._wake_one()  # pass on the wake-up this task may have been handed
                 raise
+            finally:
+                timer.cancel()
 
     def _keep_started(self, starting: asyncio.Future) -> None:
         if not starting.cancelled() and starting.exception() is None:
@@ -342,6 +448,8 @@ class SandboxPool:
                 self._wake_all_async()
             raise
         self.isolation = worker.isolation
+        with self._lock:
+            self._busy[worker] = self._overdue_at()
         return worker
 
     def _wake_all_async(self) -> None:
@@ -364,7 +472,9 @@ class SandboxPool:
 
     def _checkin(self, worker: WorkerProcess) -> None:
         with self._lock:
-            if self._closed:
+            if self._busy.pop(worker, None) is None:  # reclaimed as overdue: its slot is gone
+                worker.kill()
+            elif self._closed:
                 self._started -= 1
                 worker.kill()
             else:
@@ -374,8 +484,16 @@ class SandboxPool:
     def _discard(self, worker: WorkerProcess) -> None:
         worker.kill()
         with self._lock:
-            self._started -= 1
+            if self._busy.pop(worker, None) is not None:  # not already reclaimed as overdue
+                self._started -= 1
             self._wake_one()
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Slots in use, idle and busy workers: for monitoring, and for tests that check the
+        books balance after hostile code."""
+        with self._lock:
+            return {"started": self._started, "idle": len(self._idle), "busy": len(self._busy)}
 
     def close(self) -> None:
         """Kill every worker; calls in flight finish, later ones report the pool closed."""

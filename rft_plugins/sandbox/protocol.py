@@ -2,6 +2,10 @@
 
 Raw ``os.read``/``os.write`` on file descriptors, no buffering layers: a round trip costs two
 system calls on each side, which is what lets a pool grade thousands of samples a second.
+
+The pool's side trusts nothing the worker does: it writes requests with a deadline (a worker that
+stops reading cannot block the trainer on a full pipe), refuses reply frames over its size limit,
+and turns any malformed reply into ``ProtocolError``.
 """
 
 from __future__ import annotations
@@ -21,6 +25,15 @@ class ProtocolError(Exception):
     """The other side sent something that is not a frame (or a frame too large to accept)."""
 
 
+class FrameTooLarge(ProtocolError):
+    """A frame announced more bytes than the reader accepts: the sender floods."""
+
+    def __init__(self, size: int, limit: int):
+        super().__init__(f"a frame of {size} bytes is over the {limit}-byte limit")
+        self.size = size
+        self.limit = limit
+
+
 def encode(message: Any) -> bytes:
     """One frame: 4-byte big-endian length, then compact UTF-8 JSON."""
     body = json.dumps(message, separators=(",", ":"), ensure_ascii=False, default=str).encode()
@@ -29,23 +42,67 @@ def encode(message: Any) -> bytes:
 
 def send(fd: int, message: Any) -> None:
     """Write a whole frame (a blocking fd; partial writes are retried)."""
-    data = memoryview(encode(message))
+    write_all(fd, encode(message))
+
+
+def write_all(fd: int, frame: bytes) -> None:
+    """Write already encoded bytes to a blocking fd (partial writes are retried)."""
+    data = memoryview(frame)
     while data:
         written = os.write(fd, data)
         data = data[written:]
 
 
+def send_by(fd: int, data: bytes, deadline: float) -> None:
+    """Write ``data`` (an encoded frame) to a non-blocking ``fd`` before ``deadline``
+    (``time.monotonic``); ``TimeoutError`` past it."""
+    view = memoryview(data)
+    poller: select.poll | None = None
+    while view:
+        try:
+            view = view[os.write(fd, view):]
+            continue
+        except BlockingIOError:
+            pass
+        if poller is None:
+            poller = select.poll()
+            poller.register(fd, select.POLLOUT)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not poller.poll(remaining * 1000):
+            raise TimeoutError
+
+
+async def asend_by(fd: int, data: bytes, deadline: float) -> None:
+    """``send_by`` for event loops: waits for the pipe to drain on the loop, not in a thread."""
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view):]
+            continue
+        except BlockingIOError:
+            pass
+        loop = asyncio.get_running_loop()
+        writable = loop.create_future()
+        loop.add_writer(fd, settle, writable, None)
+        timer = loop.call_later(max(0.0, deadline - time.monotonic()), settle, writable, TimeoutError())
+        try:
+            await writable
+        finally:
+            loop.remove_writer(fd)
+            timer.cancel()
+
+
 def _decode(body: bytes) -> Any:
     try:
         return json.loads(body)
-    except ValueError as error:
-        raise ProtocolError(f"not JSON: {error}") from error
+    except (ValueError, RecursionError) as error:  # RecursionError: [[[[... nested past the C stack
+        raise ProtocolError(f"not JSON: {type(error).__name__}") from error
 
 
-def _frame_size(header: bytes) -> int:
+def _frame_size(header: bytes, limit: int = MAX_FRAME_BYTES) -> int:
     size = int.from_bytes(header, "big")
-    if size > MAX_FRAME_BYTES:
-        raise ProtocolError(f"frame of {size} bytes is over the {MAX_FRAME_BYTES}-byte limit")
+    if size > limit:
+        raise FrameTooLarge(size, limit)
     return size
 
 
@@ -71,10 +128,12 @@ def _read_exactly(fd: int, size: int) -> bytes | None:
 
 
 class FrameReader:
-    """Reads replies from a worker's pipe with a deadline, from threads or from an event loop."""
+    """Reads replies from a worker's pipe with a deadline, from threads or from an event loop;
+    a frame over ``max_frame_bytes`` raises ``FrameTooLarge`` before its body is read."""
 
-    def __init__(self, fd: int):
+    def __init__(self, fd: int, max_frame_bytes: int = MAX_FRAME_BYTES):
         self.fd = fd
+        self.max_frame_bytes = max_frame_bytes
         self._buffer = bytearray()
         self._poll = select.poll()
         self._poll.register(fd, select.POLLIN)
@@ -99,8 +158,8 @@ class FrameReader:
         deadline = loop.time() + timeout
         while (message := self._take()) is _INCOMPLETE:
             readable = loop.create_future()
-            loop.add_reader(self.fd, _settle, readable, None)
-            timer = loop.call_at(deadline, _settle, readable, TimeoutError())
+            loop.add_reader(self.fd, settle, readable, None)
+            timer = loop.call_at(deadline, settle, readable, TimeoutError())
             try:
                 await readable
             finally:
@@ -118,7 +177,7 @@ class FrameReader:
     def _take(self) -> Any:
         if len(self._buffer) < HEADER_BYTES:
             return _INCOMPLETE
-        size = _frame_size(self._buffer[:HEADER_BYTES])
+        size = _frame_size(self._buffer[:HEADER_BYTES], self.max_frame_bytes)
         if len(self._buffer) < HEADER_BYTES + size:
             return _INCOMPLETE
         if len(self._buffer) > HEADER_BYTES + size:
@@ -131,7 +190,8 @@ class FrameReader:
 _INCOMPLETE = object()
 
 
-def _settle(future: asyncio.Future, error: BaseException | None) -> None:
+def settle(future: asyncio.Future, error: BaseException | None) -> None:
+    """Resolve ``future`` (with ``error`` raised if given) unless it is done: for loop callbacks."""
     if not future.done():
         if error is None:
             future.set_result(None)

@@ -20,7 +20,6 @@ import builtins
 import json
 import linecache
 import math
-import numbers
 import os
 import select
 import shutil
@@ -29,6 +28,8 @@ import sys
 import traceback
 from typing import Any, Callable
 
+from ..scalars import real_number
+from ..text_limits import shorten
 from . import confine, protocol, syscalls
 
 TRACEBACK_LINES = 8
@@ -143,9 +144,26 @@ class Worker:
             reply = self.handle(request)
             if not self.clean_up():
                 reply["recycle"] = True
-            protocol.send(self.reply_fd, reply)
+            protocol.write_all(self.reply_fd, self._reply_frame(reply))
             if reply.get("recycle"):
                 os._exit(0)
+
+    def _reply_frame(self, reply: dict[str, Any]) -> bytes:
+        """The encoded reply, details cut to ``max_details_chars``; a refusal instead when it is
+        over ``max_output_kb`` (the pool kills a worker that sends a larger frame, and honest code
+        that returns too much deserves a reason)."""
+        limits = self.config["limits"]
+        if reply.get("details"):
+            reply["details"] = shorten(str(reply["details"]), limits["max_details_chars"])
+        frame = protocol.encode(reply)
+        limit = limits["max_output_kb"] * 1024
+        if len(frame) - protocol.HEADER_BYTES <= limit:
+            return frame
+        return protocol.encode({
+            "id": reply.get("id"), "ok": False, "kind": "output_too_large", "recycle": reply.get("recycle", False),
+            "details": f"the reply is {len(frame) - protocol.HEADER_BYTES} bytes; the limit is {limit} bytes "
+            "(sandbox.max_output_kb)",
+        })
 
     def handle(self, request: dict[str, Any]) -> dict[str, Any]:
         """Run one request; whatever the code does becomes a reply, never an exception here."""
@@ -192,9 +210,9 @@ class Worker:
     @staticmethod
     def _result(value: Any, kind: str) -> Any:
         if kind == "number":
-            if not isinstance(value, numbers.Real):
+            number = real_number(value)
+            if number is None:
                 raise _BadResult(f"returned {type(value).__name__} {_short_repr(value)}, not a number")
-            number = float(value)
             if not math.isfinite(number):
                 raise _BadResult(f"returned {number}, not a finite number")
             return number

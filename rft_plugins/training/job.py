@@ -30,7 +30,7 @@ Auto = Literal["auto"]
 
 
 class _Strict(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(extra="forbid")
+    model_config = pydantic.ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Hyperparameters(_Strict):
