@@ -91,22 +91,22 @@ class GrammarConstraint(LogitsProcessor):
     """Masks each row's logits to the tokens its grammar allows next; one instance per
     ``generate`` call (the matchers follow that call's rows)."""
 
-    def __init__(self, xgrammar: Any, compiled: Any, rows: int):
-        self.xgrammar = xgrammar
+    def __init__(self, xgrammar: Any, batch: Any, compiled: Any, rows: int):
+        self.xgrammar, self.batch = xgrammar, batch
         self.matchers = [xgrammar.GrammarMatcher(compiled) for _ in range(rows)]
         self.vocab_size = compiled.tokenizer_info.vocab_size
         self.bitmask = xgrammar.allocate_token_bitmask(rows, self.vocab_size)
         self.started = False
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        if self.started:  # the tokens drawn at the previous step, read once for the whole batch
-            for matcher, token in zip(self.matchers, input_ids[:, -1].tolist()):
-                if not matcher.is_terminated():
-                    matcher.accept_token(token)
+        active = [row for row, matcher in enumerate(self.matchers) if not matcher.is_terminated()]
+        if self.started and active:  # the tokens drawn at the previous step, read once for the whole batch
+            tokens = input_ids[:, -1].tolist()
+            self.batch.batch_accept_token([self.matchers[row] for row in active], [tokens[row] for row in active])
+            active = [row for row in active if not self.matchers[row].is_terminated()]
         self.started = True
-        for row, matcher in enumerate(self.matchers):
-            if not matcher.is_terminated():
-                matcher.fill_next_token_bitmask(self.bitmask, row)
+        if active:  # the masks of all rows at once, on several threads
+            self.batch.batch_fill_next_token_bitmask([self.matchers[row] for row in active], self.bitmask, active)
         vocabulary = min(scores.size(-1), self.vocab_size)  # a model's logits may be padded wider
         if scores.device.type in ("cuda", "cpu"):
             mask = self.bitmask.to(scores.device, non_blocking=True)
@@ -125,6 +125,7 @@ class StructuredDecoding:
         info = xgrammar.TokenizerInfo.from_huggingface(tokenizer, vocab_size=vocab_size, stop_token_ids=stop_token_ids)
         self.xgrammar = xgrammar
         self.compiler = xgrammar.GrammarCompiler(info)
+        self.batch = xgrammar.BatchGrammarMatcher()
         self.compiled: dict[str, Any] = {}
 
     def constraint(self, response_format: dict[str, Any] | None, rows: int) -> GrammarConstraint | None:
@@ -135,4 +136,4 @@ class StructuredDecoding:
         key = json.dumps(schema, sort_keys=True)
         if key not in self.compiled:
             self.compiled[key] = self.compiler.compile_grammar(_grammar(self.xgrammar, schema))
-        return GrammarConstraint(self.xgrammar, self.compiled[key], rows)
+        return GrammarConstraint(self.xgrammar, self.batch, self.compiled[key], rows)
