@@ -2,7 +2,8 @@
 
 Each test scripts it: ``stub.push(reply, ...)`` queues what the next requests get, in order;
 once the queue is empty every request gets ``stub.default``. A reply is a ``Reply`` (status,
-JSON or raw body, delay, hang) or a callable ``(request) -> Reply``. The stub records every
+JSON or raw body, delay, hang, or a body streamed piece by piece as a hostile server sends it)
+or a callable ``(request) -> Reply``. The stub records every
 request (path, headers, JSON body) and the most requests it ever had in flight at once.
 """
 
@@ -14,7 +15,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Iterator, Union
+from typing import Any, Callable, Iterable, Iterator, Union
 
 import pytest
 
@@ -28,6 +29,8 @@ class Reply:
     delay: float = 0.0
     hang: bool = False  # never answer (until the stub stops)
     headers: dict[str, str] = field(default_factory=dict)
+    #: a body sent piece by piece, without a length, until it ends, the client hangs up or the stub stops
+    stream: Callable[[], Iterable[bytes]] | None = None
 
 
 @dataclass
@@ -147,6 +150,9 @@ class JudgeStub:
                         return
                     if reply.delay:
                         time.sleep(reply.delay)
+                    if reply.stream is not None:
+                        self._stream(reply)
+                        return
                     payload = reply.body if isinstance(reply.body, str) else json.dumps(reply.body)
                     data = payload.encode()
                     self.send_response(reply.status)
@@ -161,6 +167,18 @@ class JudgeStub:
                     pass  # the client gave up (a timeout test): nothing to answer
                 finally:
                     stub._leave()
+
+            def _stream(self, reply: Reply) -> None:
+                self.send_response(reply.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Connection", "close")  # the body ends when the connection does
+                self.end_headers()
+                self.close_connection = True
+                for piece in reply.stream():
+                    if stub._stopping.is_set():
+                        return
+                    self.wfile.write(piece)
+                    self.wfile.flush()
 
         return Handler
 

@@ -2,8 +2,9 @@
 
 Each sample is one ``POST url`` with JSON ``{"sample": {...}, "item": {...}, "trace_id": "<uuid>"}``
 (the same ``trace_id`` on every retry of that sample); the service answers ``{"score": <number>}``.
-Azure's fields are ``url``, ``headers`` and ``rate_limit``; ours add ``timeout``, ``max_retries``
-(at most 3, Azure's number), ``backoff`` and ``max_concurrency``. Header values and the URL may
+Azure's fields are ``url``, ``headers`` and ``rate_limit``; ours add ``timeout`` (seconds per
+attempt, the whole answer included), ``max_retries`` (at most 3, Azure's number), ``backoff``,
+``max_concurrency`` and ``max_response_kb`` (a longer body is ``other_error``). Header values and the URL may
 name environment variables as ``${NAME}``, resolved when the grader is built.
 
 ``rate_limit`` is requests per minute, spaced evenly. Flags: a service that never answers
@@ -24,7 +25,9 @@ import pydantic
 from ..errors import GraderConfigError, GradingError
 from ..graders.config import GraderConfig, parse_config
 from ..graders.types import Grade, Sample
-from ..judges.http import HTTPCallFailed, LoopSessions, RetryPolicy, expand_env, expand_env_headers, post_json
+from ..judges.http import (
+    MAX_RESPONSE_KB, HTTPCallFailed, LoopSessions, RetryPolicy, expand_env, expand_env_headers, post_json,
+)
 from ..judges.rate_limit import RateLimiter
 from ..project import hookimpl
 
@@ -39,6 +42,7 @@ class EndpointConfig(GraderConfig):
     max_retries: int = pydantic.Field(MAX_RETRIES, ge=0, le=MAX_RETRIES)
     backoff: float = pydantic.Field(0.5, ge=0)
     max_concurrency: int = pydantic.Field(16, ge=1)
+    max_response_kb: int = pydantic.Field(MAX_RESPONSE_KB, ge=1)
 
 
 class EndpointGrader:
@@ -50,7 +54,9 @@ class EndpointGrader:
         if not self.url.startswith(("http://", "https://")):
             raise GraderConfigError("url", f"must be an http:// or https:// URL, got {self.url!r}")
         self.headers = expand_env_headers(spec.headers)
-        self.policy = RetryPolicy(spec.max_retries, spec.timeout, spec.backoff)
+        self.policy = RetryPolicy(
+            spec.max_retries, spec.timeout, spec.backoff, max_response_bytes=spec.max_response_kb * 1024
+        )
         self.limiter = RateLimiter(spec.rate_limit) if spec.rate_limit else None
         self.sessions = LoopSessions(max_concurrency=spec.max_concurrency)
 

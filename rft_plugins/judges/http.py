@@ -8,6 +8,10 @@ Two problems solved once here:
   by the first call in flight there and closed by the last, so nothing outlives its loop.
 - Retries with exponential backoff on 429, 5xx, timeouts and connection errors, honouring
   ``Retry-After``; every failure ends as one ``HTTPCallFailed`` carrying what went wrong.
+- A server is not trusted to end its answer: each attempt has one deadline for everything
+  (connecting, sending, waiting, reading the whole body), so a server that drips a byte a
+  second cannot hold a grade past it, and the body is streamed with a byte cap, so one that
+  sends for ever cannot fill the trainer's memory.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from ..errors import GraderConfigError
 ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 RETRY_STATUSES = frozenset({408, 409, 429})
 MAX_RETRY_AFTER = 60.0
+#: default cap on a response body (``max_response_kb``): a chat completion or a score is a few kB
+MAX_RESPONSE_KB = 1024
 
 _ssl_context: ssl.SSLContext | None = None
 
@@ -61,16 +67,18 @@ def expand_env_headers(headers: dict[str, str], field: str = "headers") -> dict[
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How often and how patiently to retry a request.
+    """How often and how patiently to retry a request, and how much of an answer to accept.
 
-    ``timeout`` bounds each attempt; waits between attempts double from ``backoff`` up to
-    ``max_backoff`` seconds (with jitter), or follow the server's ``Retry-After``.
+    ``timeout`` bounds each attempt as a whole, the body's last byte included; waits between
+    attempts double from ``backoff`` up to ``max_backoff`` seconds (with jitter), or follow the
+    server's ``Retry-After``. A body over ``max_response_bytes`` ends the call (not retried).
     """
 
     max_retries: int = 2
     timeout: float = 60.0
     backoff: float = 0.5
     max_backoff: float = 8.0
+    max_response_bytes: int = MAX_RESPONSE_KB * 1024
 
     def wait(self, attempt: int, retry_after: float | None = None) -> float:
         """Seconds to wait before retry number ``attempt`` (0-based)."""
@@ -106,6 +114,44 @@ def _body_excerpt(response: httpx.Response, limit: int = 300) -> str:
     return text[:limit] + ("..." if len(text) > limit else "")
 
 
+class _BodyTooLarge(Exception):
+    """The server sent more than the policy accepts."""
+
+
+async def _read_capped(response: httpx.Response, limit: int) -> bytes:
+    """The body, read as it streams in; ``_BodyTooLarge`` as soon as it passes ``limit`` bytes."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _BodyTooLarge
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) > limit:
+            raise _BodyTooLarge
+    return bytes(body)
+
+
+async def _attempt(
+    client: httpx.AsyncClient, url: str, payload: Any, policy: RetryPolicy, headers: dict[str, str] | None,
+    params: dict[str, str] | None,
+) -> httpx.Response:
+    """One POST whose whole answer arrives within ``policy.timeout`` seconds (or it is cancelled),
+    returned as a response with its body already read."""
+
+    async def exchange() -> httpx.Response:
+        request = client.build_request(
+            "POST", url, json=payload, headers=headers, params=params, timeout=policy.timeout
+        )
+        streamed = await client.send(request, stream=True)
+        try:
+            body = await _read_capped(streamed, policy.max_response_bytes)
+        finally:
+            await streamed.aclose()
+        return httpx.Response(streamed.status_code, headers=streamed.headers, content=body, request=request)
+
+    return await asyncio.wait_for(exchange(), policy.timeout)
+
+
 async def post_json(
     client: httpx.AsyncClient,
     url: str,
@@ -128,9 +174,15 @@ async def post_json(
                 await waiting
         retry_after = None
         try:
-            response = await client.post(url, json=payload, headers=headers, params=params, timeout=policy.timeout)
-        except httpx.TimeoutException:
-            failure = HTTPCallFailed(f"no response within {policy.timeout} s", retryable=True)
+            response = await _attempt(client, url, payload, policy, headers, params)
+        except (httpx.TimeoutException, asyncio.TimeoutError):
+            failure = HTTPCallFailed(
+                f"no response within {policy.timeout:g} s (the whole answer, body included)", retryable=True
+            )
+        except _BodyTooLarge:
+            failure = HTTPCallFailed(
+                f"the response body is over the {policy.max_response_bytes}-byte limit (max_response_kb)"
+            )
         except httpx.TransportError as error:
             failure = HTTPCallFailed(f"{type(error).__name__}: {error}", retryable=True)
         else:

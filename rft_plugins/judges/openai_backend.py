@@ -16,7 +16,9 @@ import pydantic
 from ..errors import GradingError
 from ..graders.config import parse_config
 from .base import JudgeReply, JudgeRequest
-from .http import HTTPCallFailed, LoopSessions, RetryPolicy, expand_env, expand_env_headers, post_json
+from .http import (
+    MAX_RESPONSE_KB, HTTPCallFailed, LoopSessions, RetryPolicy, expand_env, expand_env_headers, post_json,
+)
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 SERVER_ERROR = "model_grader_server_error"
@@ -46,6 +48,7 @@ class OpenAIBackendOptions(pydantic.BaseModel):
     backoff: float = pydantic.Field(0.5, ge=0)
     max_backoff: float = pydantic.Field(8.0, ge=0)
     max_concurrency: int = pydantic.Field(16, ge=1)
+    max_response_kb: int = pydantic.Field(MAX_RESPONSE_KB, ge=1)
 
 
 def integer_usage(usage: Any) -> dict[str, int]:
@@ -80,7 +83,9 @@ class OpenAIBackend:
             self.headers.setdefault("Authorization", f"Bearer {api_key}")
         self.query = {key: expand_env(value, f"query.{key}") for key, value in spec.query.items()}
         self.response_format = spec.response_format
-        self.policy = RetryPolicy(spec.max_retries, spec.timeout, spec.backoff, spec.max_backoff)
+        self.policy = RetryPolicy(
+            spec.max_retries, spec.timeout, spec.backoff, spec.max_backoff, spec.max_response_kb * 1024
+        )
         self.sessions = LoopSessions(max_concurrency=spec.max_concurrency)
         self.model = model
 
