@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib.metadata
+import json
+import subprocess
+import sys
 
 import pytest
 
@@ -10,12 +13,32 @@ from rft_plugins import GraderConfigError, run_grader, validate_grader
 from rft_plugins.registry import collect
 
 
-@pytest.mark.parametrize(("grader_type", "distribution"),
-                         [("math_verify", "rft-grader-math"), ("json_schema", "rft-grader-jsonschema")])
+CONTRIB = {
+    "math_verify": "rft-grader-math",
+    "json_schema": "rft-grader-jsonschema",
+    "code": "rft-grader-code",
+    "rank": "rft-grader-rank",
+    "json_fields": "rft-grader-json-fields",
+}
+
+
+@pytest.mark.parametrize(("grader_type", "distribution"), CONTRIB.items())
 def test_installed_as_distributions_and_found_by_entry_point(grader_type, distribution):
     dist = importlib.metadata.distribution(distribution)
     assert dist.read_text("direct_url.json") is None or '"editable": true' not in dist.read_text("direct_url.json")
     assert collect("graders")[grader_type].plugin == grader_type
+
+
+def test_rft_plugins_json_lists_every_contrib_package():
+    result = subprocess.run([sys.executable, "-m", "rft_plugins.cli", "plugins", "--json"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    listed = {plugin["name"]: plugin for plugin in report["plugins"]}
+    for grader_type, distribution in CONTRIB.items():
+        assert listed[grader_type]["distribution"] == distribution
+        assert listed[grader_type]["registers"] == {"graders": [grader_type]}
+    assert not [failure for failure in report["failed"] if failure["name"] in CONTRIB]
 
 
 MATH = {"type": "math_verify", "name": "answer", "reference": "{{ item.answer }}"}
