@@ -45,6 +45,9 @@ def test_a_generated_package_passes_its_own_tests_installed_and_is_listed(tmp_pa
                   "--item", '{"answer": "paris"}', env=env)
     assert graded.returncode == 0, graded.stderr
     assert json.loads(graded.stdout)["reward"] == 1.0
+    invalid = json.dumps({**json.loads(grader), "ignore_case": "maybe"})
+    refused = _run(sys.executable, "-m", "rft_plugins.cli", "graders", "validate", invalid, env=env)
+    assert refused.returncode == 1 and "ignore_case" in refused.stderr
 
 
 @pytest.mark.parametrize(
