@@ -7,7 +7,9 @@ even installed. Standard library and rft_plugins only; prints one JSON report.
 import importlib.util
 import json
 import sys
+import tempfile
 import threading
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 HEAVY = ("lightning", "torch", "transformers", "tensorboard", "matplotlib", "datasets", "peft", "accelerate", "trl")
@@ -77,6 +79,15 @@ def main():
             __import__(module)
         except ModuleNotFoundError as error:
             failures[module] = f"{type(error).__name__}: {error}"
+    from rft_plugins import GraderConfigError, validate_grader
+
+    with tempfile.TemporaryDirectory() as model:
+        (Path(model) / "config.json").write_text("{}")
+        try:
+            validate_grader({"type": "score_model", "name": "local", "model": f"hf:{model}",
+                             "input": [{"role": "user", "content": "{{ sample.output_text }}"}]})
+        except GraderConfigError as error:
+            failures["local judge"] = str(error)
     print(json.dumps({
         "types": sorted(collect("graders")),
         "rewards": {name: response["reward"] for name, response in responses.items()},

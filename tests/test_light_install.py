@@ -116,6 +116,11 @@ def test_the_light_install_grades_every_builtin_type_and_serves_trl(light_venv):
     assert rewards["score_model"] == 0.75 and rewards["endpoint"] == 0.25 and rewards["multi"] == 0.5
     assert all(rewards[name] == pytest.approx(1.0) for name in rewards if name.startswith("text_similarity:"))
     assert report["trl"] == [1.0, 0.0]
+    assert report["import_errors"]["local judge"].endswith("pip install 'rft-plugins[local-judge]'")
+    for module in ("rft_plugins.training", "rft_plugins.adapters.lightning"):
+        message = report["import_errors"][module]
+        assert message.startswith("MissingExtraError: ") and "needs the 'train' extra (" in message and "lightning" in message
+        assert message.endswith("pip install 'rft-plugins[train]'")
     assert report["imported"] == [] and report["installed"] == []
 
 

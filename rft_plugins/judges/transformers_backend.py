@@ -22,6 +22,7 @@ from typing import Any, Literal
 import pydantic
 
 from ..errors import GraderConfigError, GradingError
+from ..extras import missing_libraries
 from ..graders.config import parse_config
 from .base import JudgeReply, JudgeRequest
 from .messages import text_only
@@ -258,6 +259,8 @@ class TransformersBackend:
         path = Path(model).expanduser()
         if not (path / "config.json").is_file():
             raise GraderConfigError("model", f"no Hugging Face model (config.json) in {str(path)!r}")
+        if missing := missing_libraries("local-judge"):  # torch and transformers are an extra
+            raise GraderConfigError("model", f"a local judge needs {', '.join(missing)}: pip install 'rft-plugins[local-judge]'")
         self.path = str(path.resolve())
         self.timeout = spec.timeout
         self.max_new_tokens = spec.max_new_tokens
