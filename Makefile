@@ -9,6 +9,8 @@ $(VENV)/.installed: pyproject.toml $(wildcard contrib_graders/*/pyproject.toml)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[test]'
+	# the structured extra without its triton dependency (GPU kernels, 285 MB; the CPU path needs none)
+	$(PY) -m pip install -q --no-deps 'xgrammar>=0.2' apache-tvm-ffi
 	$(PY) -m pip install -q $(wildcard contrib_graders/*/)
 	touch $@
 

@@ -42,6 +42,13 @@ def rft_register_judge_backends(register: Register) -> None:
 
 
 @hookspec
+def rft_register_tool_call_parsers(register: Register) -> None:
+    """Register tool-call parsers: ``factory(tokenizer, options: dict)`` returns an object whose
+    ``parse(completion, prompt, tools)`` splits a completion (decoded with its special tokens) into
+    its text and OpenAI-shaped tool calls (``rft_plugins.sampling.tool_calls.ParsedCompletion``)."""
+
+
+@hookspec
 def rft_on_train_start(job: Any, module: Any) -> None:
     """Called once before the first optimisation step of ``rft train``."""
 

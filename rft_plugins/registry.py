@@ -16,6 +16,7 @@ HOOKS = {
     "samplers": "rft_register_samplers",
     "reward_shapers": "rft_register_reward_shapers",
     "judge_backends": "rft_register_judge_backends",
+    "tool_call_parsers": "rft_register_tool_call_parsers",
 }
 #: kind of registration -> what one of them, and a list of them, are called in messages
 LABELS = {
@@ -24,6 +25,7 @@ LABELS = {
     "samplers": ("sampler", "samplers"),
     "reward_shapers": ("reward shaper", "shapers"),
     "judge_backends": ("judge backend", "backends"),
+    "tool_call_parsers": ("tool-call parser", "parsers"),
 }
 
 

@@ -42,7 +42,9 @@ class RolloutBatch:
     ``logprobs`` are the per-token log-probs of the completion tokens under the sampling policy
     with logits divided by the temperature (top-p / top-k ignored, as TRL computes them), 0 on
     padding; None when a sampler cannot give them (the loop then computes them itself).
-    ``truncated`` marks completions that hit ``max_new_tokens`` without an EOS.
+    ``truncated`` marks completions that hit ``max_new_tokens`` without an EOS. ``tool_calls``
+    holds each completion's tool calls in OpenAI's shape when the sampler parsed them itself (an
+    engine's tool parser); None lets the loop parse them (``rft_plugins.sampling.tool_calls``).
     """
 
     prompt_ids: torch.Tensor
@@ -53,6 +55,7 @@ class RolloutBatch:
     texts: list[str]
     truncated: list[bool]
     num_generations: int
+    tool_calls: list[list[dict[str, Any]]] | None = None
 
     @property
     def completion_lengths(self) -> list[int]:
@@ -76,6 +79,8 @@ class RolloutBatch:
             problems.append("prompt_mask does not match prompt_ids")
         if len(self.texts) != rows or len(self.truncated) != rows:
             problems.append(f"{len(self.texts)} texts and {len(self.truncated)} truncated flags, expected {rows}")
+        if self.tool_calls is not None and len(self.tool_calls) != rows:
+            problems.append(f"{len(self.tool_calls)} lists of tool calls, expected {rows}")
         if problems:
             raise ValueError("the sampler returned a malformed RolloutBatch: " + "; ".join(problems))
         return self

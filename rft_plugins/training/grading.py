@@ -42,14 +42,19 @@ class BackgroundGrader:
         grades = await self.grader.agrade_batch(samples, list(items), self.concurrency, self.timeout)
         return GradedBatch(grades, time.perf_counter() - started)
 
-    def submit(self, texts: Sequence[str], items: Sequence[dict[str, Any]]) -> "Future[GradedBatch]":
-        """Start grading ``texts`` against their ``items``; returns immediately."""
-        samples = [Sample.from_text(text) for text in texts]
+    def submit(
+        self, texts: Sequence[str], items: Sequence[dict[str, Any]], tool_calls: Sequence[list[dict]] | None = None
+    ) -> "Future[GradedBatch]":
+        """Start grading ``texts`` (and their tool calls, if any) against their ``items``; returns immediately."""
+        calls = tool_calls or [None] * len(texts)
+        samples = [Sample.from_text(text, call) for text, call in zip(texts, calls)]
         return asyncio.run_coroutine_threadsafe(self._grade(samples, items), self._loop)
 
-    def grade(self, texts: Sequence[str], items: Sequence[dict[str, Any]]) -> GradedBatch:
+    def grade(
+        self, texts: Sequence[str], items: Sequence[dict[str, Any]], tool_calls: Sequence[list[dict]] | None = None
+    ) -> GradedBatch:
         """Grade and wait."""
-        return self.submit(texts, items).result()
+        return self.submit(texts, items, tool_calls).result()
 
     def close(self) -> None:
         """Stop the loop thread (the grader itself stays open: its owner closes it)."""

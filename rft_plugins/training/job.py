@@ -187,6 +187,10 @@ class TrainerSettings(_Strict):
     seed: int = 42
     sampler: str = "transformers"
     sampler_options: dict[str, Any] = Field(default_factory=dict)
+    tool_call_parser: str = Field(
+        "auto", description="how tool calls in completions are parsed: a registered parser, or auto (the tokenizer's)"
+    )
+    tool_call_parser_options: dict[str, Any] = Field(default_factory=dict, description="passed to the parser")
     data_source: str | None = Field(None, description="registered data source; default by file type")
     data_source_options: dict[str, Any] = Field(default_factory=dict, description="passed to the data source")
     reward_shapers: list[dict[str, Any]] = Field(default_factory=list)
@@ -440,6 +444,10 @@ def _check_plugins(job: Job) -> None:
     samplers = collect("samplers")
     if trainer.sampler not in samplers:
         raise job.error("trainer.sampler", unknown_name("samplers", trainer.sampler, samplers))
+    parsers = collect("tool_call_parsers")
+    if trainer.tool_call_parser != "auto" and trainer.tool_call_parser not in parsers:
+        message = unknown_name("tool_call_parsers", trainer.tool_call_parser, parsers)
+        raise job.error("trainer.tool_call_parser", message)
     try:
         if trainer.data_source is not None or trainer.data_source_options:
             name = choose_source(job.training_file, trainer.data_source)
@@ -678,6 +686,8 @@ def settings_for(job: Job, plan: ResolvedHyperparameters) -> "ResolvedSettings":
         lora=trainer.lora,
         sampler=trainer.sampler,
         sampler_options=dict(trainer.sampler_options),
+        tool_call_parser=trainer.tool_call_parser,
+        tool_call_parser_options=dict(trainer.tool_call_parser_options),
         reward_shapers=tuple(trainer.reward_shapers),
         grader_timeout=trainer.grader_timeout,
         grader_concurrency=trainer.grader_concurrency,

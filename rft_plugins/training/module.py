@@ -37,6 +37,7 @@ from ..graders.types import Grade
 from ..plugins import get_plugin_manager
 from ..sampling import RolloutBatch, SamplingParams, build_sampler, completion_logprobs
 from ..sampling.logprobs import eval_mode
+from ..sampling.tool_calls import build_tool_call_parser, parse_tool_calls
 from ..shaping import ShapingBatch, build_shapers
 from . import random_state
 from .distributed import gather, rank_and_world
@@ -152,6 +153,9 @@ class RFTModule(lightning.LightningModule):
         object.__setattr__(self, "_reference_model", reference)
         self.loaded_grader: LoadedGrader | None = build_grader(settings.grader)
         self.sampler = build_sampler(settings.sampler, self.tokenizer, settings.sampler_options)
+        self.tool_call_parser = build_tool_call_parser(
+            settings.tool_call_parser, self.tokenizer, settings.tool_call_parser_options
+        )
         self.shapers = build_shapers(settings)
         self.validation_records: list[dict[str, Any]] = []
         self._grading: BackgroundGrader | None = None
@@ -207,8 +211,11 @@ class RFTModule(lightning.LightningModule):
             top_k=settings.top_k,
             response_format=settings.response_format,
         )
-        rollout = self.sampler.sample(self.model, [self.encode_prompt(row) for row in rows], params)
+        prompts = [self.encode_prompt(row) for row in rows]
+        rollout = self.sampler.sample(self.model, prompts, params)
         rollout.validate(len(rows))
+        if rollout.tool_calls is None and self.tool_call_parser is not None and any(row.get("tools") for row in rows):
+            parse_tool_calls(rollout, self.tokenizer, self.tool_call_parser, prompts, [row.get("tools") for row in rows])
         for name in ("prompt_ids", "prompt_mask", "completion_ids", "completion_mask", "logprobs"):
             value = getattr(rollout, name)
             if value is not None:
@@ -300,7 +307,7 @@ class RFTModule(lightning.LightningModule):
         sampled = self._clock()
 
         items = [row for row in rows for _ in range(settings.num_generations)]
-        pending = self.grading.submit(rollout.texts, items)
+        pending = self.grading.submit(rollout.texts, items, rollout.tool_calls)
         parts = split_rollout(rollout, self._loss_mask(rollout), settings.micro_batch_size)
         # Model work that needs no grades runs while the grader works: reference and old
         # log-probs, and the first micro-batch's forward (its graph waits for the advantages).
@@ -483,7 +490,7 @@ class RFTModule(lightning.LightningModule):
         generations = self.settings.eval_samples
         rollout = self._sample(rows, generations)
         items = [row for row in rows for _ in range(generations)]
-        graded = self.grading.grade(rollout.texts, items)
+        graded = self.grading.grade(rollout.texts, items, rollout.tool_calls)
         lengths = rollout.completion_lengths
         for position, (grade, text) in enumerate(zip(graded.grades, rollout.texts)):
             row = rows[position // generations]
@@ -493,6 +500,7 @@ class RFTModule(lightning.LightningModule):
                     "sample": position % generations,
                     "prompt": _message_text(row["messages"][-1]),
                     "completion": text,
+                    "tool_calls": rollout.tool_calls[position] if rollout.tool_calls else [],
                     "reward": grade.reward,
                     "sub_rewards": dict(grade.sub_rewards),
                     "errors": flags_of(grade),

@@ -108,6 +108,13 @@ def write_samples(records: Sequence[dict[str, Any]], folder: Path) -> tuple[Path
     return jsonl, markdown
 
 
+def _completion_text(record: dict[str, Any]) -> str:
+    """The completion's text, then its tool calls as ``name(arguments)``."""
+    calls = [call.get("function", {}) for call in record.get("tool_calls") or []]
+    shown = [f"{call.get('name', '')}({call.get('arguments', '')})" for call in calls]
+    return " ".join([str(record.get("completion", "")), *(f"→ {call}" for call in shown)]).strip()
+
+
 def samples_markdown(records: Iterable[dict[str, Any]]) -> str:
     """A readable table of the latest validation's samples: prompt, completion, reward, details."""
     records = list(records)
@@ -130,7 +137,7 @@ def samples_markdown(records: Iterable[dict[str, Any]]) -> str:
         reward = record.get("reward")
         reward_text = f"{reward:.4f}" if isinstance(reward, (int, float)) else "n/a"
         lines.append(
-            f"| {index} | {_cell(_prompt_text(record.get('prompt', '')))} | {_cell(str(record.get('completion', '')))} "
+            f"| {index} | {_cell(_prompt_text(record.get('prompt', '')))} | {_cell(_completion_text(record))} "
             f"| {reward_text} | {_cell(_details(record))} |"
         )
     if len(shown) > MAX_TABLE_ROWS:

@@ -203,6 +203,7 @@ def _build_module_and_trainer(
     from lightning.fabric.utilities.exceptions import MisconfigurationException
 
     from ..sampling import SamplerConfigError
+    from ..sampling.tool_calls import ToolCallParserError
     from ..shaping import ShaperConfigError
     from .module import RFTModule
 
@@ -215,7 +216,7 @@ def _build_module_and_trainer(
     _check_batch_split(job, settings, trainer.world_size)
     try:
         module = RFTModule(settings, train_data, valid_data)
-    except (SamplerConfigError, ShaperConfigError) as error:
+    except (SamplerConfigError, ShaperConfigError, ToolCallParserError) as error:
         raise job.error(error.field, error.message) from error
     module.rft_run = context
     return module, trainer

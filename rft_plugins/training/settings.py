@@ -68,6 +68,8 @@ class ResolvedSettings:
     lora: LoraSettings | None = None
     sampler: str = "transformers"
     sampler_options: dict[str, Any] = field(default_factory=dict)
+    tool_call_parser: str = "auto"
+    tool_call_parser_options: dict[str, Any] = field(default_factory=dict)
     reward_shapers: tuple[dict[str, Any], ...] = ()
     grader_timeout: float = 120.0
     grader_concurrency: int = 32
