@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml $(wildcard contrib_graders/*/pyproject.toml)
 	$(PY) -m pip install -q $(wildcard contrib_graders/*/)
 	touch $@
 
-.PHONY: install test demo wordnet libseccomp
+.PHONY: install test demo wordnet libseccomp light-check
 install: $(VENV)/.installed wordnet libseccomp
 
 # METEOR's synonyms: Debian's WordNet (wordnet-base) where apt-get runs as root. Elsewhere this
@@ -36,3 +36,13 @@ test: $(VENV)/.installed wordnet libseccomp
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/rft train --demo
+
+# The light install, as a grader user gets it: `pip install rft-plugins` without extras, in its
+# own venv, then the check the tests run there (every built-in grader type, the TRL adapter's
+# reward functions, no training stack imported or installed). Prints one JSON report.
+LIGHT_VENV ?= .venv-light
+light-check:
+	python3 -m venv $(LIGHT_VENV)
+	$(LIGHT_VENV)/bin/python -m pip install -q .
+	$(LIGHT_VENV)/bin/python tests/light_install_check.py
+	@du -sh $(LIGHT_VENV)/lib/python3*/site-packages
