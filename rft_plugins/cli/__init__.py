@@ -8,6 +8,7 @@ import click
 
 from .. import __version__
 from ..errors import RFTError
+from .eval import eval_command
 from .graders import graders
 from .new_grader import new_grader
 from .plugins import plugins
@@ -25,6 +26,7 @@ def cli() -> None:
     """
 
 
+cli.add_command(eval_command)
 cli.add_command(graders)
 cli.add_command(new_grader)
 cli.add_command(plugins)

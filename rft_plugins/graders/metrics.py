@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from ..graders.types import BOOLEAN_FLAGS, Grade
+from .types import BOOLEAN_FLAGS, Grade
 
 
 @dataclass

@@ -32,11 +32,14 @@ from torch.utils.data import DataLoader
 
 from ..data.rows import validate_row
 from ..graders.build import build_grader
+from ..graders.metrics import ScoredSample, flags_of, reward_metrics
 from ..graders.runner import LoadedGrader
 from ..graders.types import Grade
+from ..models import from_pretrained_kwargs
 from ..plugins import get_plugin_manager
 from ..sampling import RolloutBatch, SamplingParams, build_sampler, completion_logprobs
 from ..sampling.logprobs import eval_mode
+from ..sampling.prompts import encode_prompt
 from ..sampling.tool_calls import build_tool_call_parser, parse_tool_calls
 from ..shaping import ShapingBatch, build_shapers
 from . import random_state
@@ -46,8 +49,6 @@ from .loaders import ResumableDataLoader, train_loader, validation_loader
 from .losses import PolicyLoss, importance_sampling_weights, policy_loss
 from .micro_batches import MicroBatch, split_rollout
 from .optim import MasterWeightAdamW, build_scheduler
-from .precision import from_pretrained_kwargs
-from .reward_metrics import ScoredSample, flags_of, reward_metrics
 from .settings import ResolvedSettings
 
 
@@ -179,12 +180,7 @@ class RFTModule(lightning.LightningModule):
 
     def encode_prompt(self, row: dict[str, Any]) -> list[int]:
         """The row's chat rendered by the tokenizer's template, cut to ``max_prompt_length`` from the left."""
-        text = self.tokenizer.apply_chat_template(
-            row["messages"], tools=row.get("tools"), add_generation_prompt=True, tokenize=False
-        )
-        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        limit = self.settings.max_prompt_length
-        return ids[-limit:] if limit is not None and len(ids) > limit else ids
+        return encode_prompt(self.tokenizer, row, self.settings.max_prompt_length)
 
     # ------------------------------------------------------------- helpers
     @property
