@@ -4,7 +4,11 @@ The loop talks to a sampler only through ``Sampler.sample`` and ``RolloutBatch``
 backed by another engine (vLLM, an inference server) plugs in by name without loop changes.
 """
 
-from .base import RolloutBatch, Sampler, SamplerConfigError, SamplingParams, build_sampler
-from .logprobs import completion_logprobs
+from ..extras import require_extra
+
+require_extra("train", "rollout sampling (rft_plugins.sampling)")
+
+from .base import RolloutBatch  # noqa: E402  (after the check: these import torch), Sampler, SamplerConfigError, SamplingParams, build_sampler
+from .logprobs import completion_logprobs  # noqa: E402
 
 __all__ = ["RolloutBatch", "Sampler", "SamplerConfigError", "SamplingParams", "build_sampler", "completion_logprobs"]
