@@ -8,7 +8,8 @@ from ..extras import require_extra
 
 require_extra("train", "rollout sampling (rft_plugins.sampling)")
 
-from .base import RolloutBatch  # noqa: E402  (after the check: these import torch), Sampler, SamplerConfigError, SamplingParams, build_sampler
+# after the check: these import torch
+from .base import RolloutBatch, Sampler, SamplerConfigError, SamplingParams, build_sampler  # noqa: E402
 from .logprobs import completion_logprobs  # noqa: E402
 
 __all__ = ["RolloutBatch", "Sampler", "SamplerConfigError", "SamplingParams", "build_sampler", "completion_logprobs"]
