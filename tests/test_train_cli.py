@@ -315,7 +315,7 @@ def test_demo_job_runs_and_matches_the_quickstart_example(tmp_path):
     process = run_rft("--demo", "--output-dir", tmp_path / "demo", "--max-steps", "2", "--json", "--no-progress")
     assert process.returncode == 0, process.stderr[-3000:]
     summary = json.loads(process.stdout)
-    assert summary["final_step"] == 2 and (tmp_path / "demo" / "final" / "config.json").is_file()
+    assert summary["final_step"] == 2 and (tmp_path / "demo" / "run" / "final" / "config.json").is_file()
     assert (tmp_path / "demo" / "job.yaml").is_file() and (tmp_path / "demo" / "tiny-model").is_dir()
 
 

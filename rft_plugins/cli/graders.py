@@ -48,7 +48,10 @@ def _load_grader(spec: str) -> LoadedGrader:
     "(defaults to the row's other keys).",
 )
 @click.option("--json", "as_json", is_flag=True, help="With --input: print one run response per line.")
-@click.option("--concurrency", default=32, show_default=True, help="Grades in flight at once (I/O-bound graders).")
+@click.option(
+    "--concurrency", default=32, show_default=True, type=click.IntRange(min=1),
+    help="Grades in flight at once (I/O-bound graders); at least 1.",
+)
 def run_command(
     grader: str, sample_text: str | None, item_json: str, input_path: Path | None, as_json: bool, concurrency: int
 ) -> None:

@@ -9,19 +9,26 @@ from typing import Any, Iterator
 import click
 import yaml
 
+from ..documents import DocumentError, DocumentLimits, json_lines, load_json, load_yaml, read_text
+
 
 def load_document(value: str, what: str = "grader") -> Any:
-    """A JSON or YAML document given inline (``{...}``) or as a file path."""
+    """A JSON or YAML document given inline (``{...}``) or as a file path, under the document
+    limits (size, UTF-8, YAML aliases, nesting: ``rft_plugins.documents``)."""
+    limits = DocumentLimits.from_environment()
     text, source = value, "<inline>"
-    if not value.lstrip().startswith(("{", "[")):
-        path = Path(value)
-        if not path.is_file():
-            raise click.BadParameter(f"{what} file {value!r} does not exist")
-        text, source = path.read_text(encoding="utf-8"), value
     try:
+        if not value.lstrip().startswith(("{", "[")):
+            path = Path(value)
+            if not path.is_file():
+                raise click.BadParameter(f"{what} file {value!r} does not exist")
+            text, source = read_text(path, limits), value
         if source.endswith((".yaml", ".yml")):
-            return yaml.safe_load(text)
-        return json.loads(text)
+            return load_yaml(text, limits)[0]
+        return load_json(text, limits)
+    except DocumentError as error:
+        where = f"{source}:{error.line}" if error.line else source
+        raise click.BadParameter(f"{where}: {error.message}") from None
     except json.JSONDecodeError as error:
         raise click.BadParameter(f"{source}:{error.lineno}:{error.colno}: invalid JSON: {error.msg}") from error
     except yaml.YAMLError as error:
@@ -29,15 +36,12 @@ def load_document(value: str, what: str = "grader") -> Any:
 
 
 def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) for each non-blank line; a bad line names file and line."""
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise click.BadParameter(f"{path}:{number}:{error.colno}: invalid JSON: {error.msg}") from error
+    """(line number, object) for each non-blank line; a bad line (UTF-8, JSON, nesting) names
+    file and line."""
+    try:
+        for number, row in json_lines(path, DocumentLimits.from_environment()):
             if not isinstance(row, dict):
                 raise click.BadParameter(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
             yield number, row
+    except DocumentError as error:
+        raise click.BadParameter(f"{path}:{error.line}: {error.message}") from None

@@ -21,6 +21,13 @@ def _fail(error: Exception, status: int) -> None:
     sys.exit(status)
 
 
+def _folder_option(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
+    """``--output-dir`` as a path; an empty one (an unset shell variable) is refused, not read as '.'."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("is empty (an unset shell variable?); name the run folder")
+    return None if value is None else Path(value)
+
+
 @click.command()
 @click.argument("job", required=False, type=click.Path(path_type=Path))
 @click.option(
@@ -35,7 +42,7 @@ def _fail(error: Exception, status: int) -> None:
     "(only the files rft train writes). Without it, such a folder is an error.",
 )
 @click.option(
-    "--output-dir", type=click.Path(path_type=Path),
+    "--output-dir", type=str, callback=_folder_option,
     help="The run folder; overrides the job's trainer.output_dir (default runs/rft). With --resume: the run to continue.",
 )
 @click.option(
@@ -51,7 +58,8 @@ def _fail(error: Exception, status: int) -> None:
 @click.option(
     "--demo", is_flag=True,
     help="Write the built-in demo (job, data and a tiny model, nothing downloaded) to --output-dir "
-    "(default runs/demo) and train it: about 20 s on an idle 2-core CPU. Replaces an earlier demo run unless --resume.",
+    "(default runs/demo; the run goes to its run/ folder) and train it: about 20 s on an idle 2-core CPU. "
+    "Replaces an earlier demo run unless --resume; a folder holding anything else is refused.",
 )
 @click.option(
     "--no-progress", is_flag=True,
@@ -76,7 +84,8 @@ def train(
     `trainer:` section (sampling, loss, LoRA, devices, output_dir); see docs/job.md.
     The whole job is checked before training: a mistake is reported on one line
     with its file, line and field, and the command exits with status 2 (1: the
-    run itself failed).
+    run itself failed). SIGTERM or Ctrl-C finishes the current step, saves a
+    checkpoint and exits with 143 or 130 (a second one stops at once).
 
     Each step samples num_generations answers for batch_size prompts, grades
     them and updates the model; every eval_interval steps and at the last step
@@ -99,6 +108,7 @@ def train(
     """
     # the training stack is an extra: without it this import is one line naming it (rft_plugins/extras.py)
     from ..training.job import JobError
+    from ..training.interrupts import RunInterrupted
     from ..training.run import RunError, is_main_process, train as run_training
 
     if demo == (job is not None):
@@ -107,8 +117,12 @@ def train(
         from ..data.demo import write_demo
 
         folder = output_dir or Path("runs/demo")
-        click.echo(f"demo: writing the job, data and a tiny model to {folder}", err=True)
-        job, output_dir, overwrite = write_demo(folder), folder, overwrite or not resume
+        click.echo(f"demo: the job, data and a tiny model go to {folder}, the run to {folder / 'run'}", err=True)
+        try:
+            job = write_demo(folder)
+        except RunError as error:
+            _fail(error, BAD_INPUT)
+        output_dir, overwrite = None, overwrite or not resume
     try:
         # stdout carries the result alone (--json stays parseable); what training prints goes to stderr
         with contextlib.redirect_stdout(sys.stderr):
@@ -118,6 +132,9 @@ def train(
             )
     except (JobError, DataError, RunError) as error:
         _fail(error, BAD_INPUT)
+    except RunInterrupted as error:  # SIGTERM / SIGINT: checkpoint written, 128 + the signal
+        click.echo(f"Stopped: {error}", err=True)
+        sys.exit(error.exit_status)
     except RFTError as error:
         _fail(error, 1)
     if not is_main_process():

@@ -3,11 +3,16 @@
 A tiny random-init model (``rft_plugins.tiny_model``) learns to put the right vowel in its answer.
 The same files are in ``examples/quickstart/`` (``job.yaml``, ``train.jsonl``, ``valid.jsonl``),
 where a test keeps them equal to what this module writes.
+
+The demo folder holds the inputs and, in ``run/``, the run. It is written only into an empty or
+new folder, or over an earlier demo (``.rft-demo`` says which files the demo owns): a user's
+``job.yaml`` or an earlier real run is never replaced.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -98,22 +103,45 @@ def jsonl_text(rows: list[dict[str, Any]]) -> str:
     return "".join(json.dumps(row) + "\n" for row in rows)
 
 
+#: the file that marks a folder as the demo's, and what the demo writes there (``run/``: the run)
+DEMO_MARKER = ".rft-demo"
+DEMO_FILES = (DEMO_MARKER, "job.yaml", "train.jsonl", "valid.jsonl", "tiny-model", "run")
+
+
+def _check_demo_folder(folder: Path) -> None:
+    """The demo writes into an empty or new folder, or over an earlier demo, nothing else."""
+    from ..training.run_folder import RunError
+
+    if folder.exists() and not folder.is_dir():
+        raise RunError(f"refusing the demo folder {folder}: it is a file, not a folder")
+    entries = sorted(os.listdir(folder)) if folder.is_dir() else []
+    foreign = [entry for entry in entries if entry not in DEMO_FILES] if DEMO_MARKER in entries else entries
+    if foreign:
+        raise RunError(
+            f"refusing the demo folder {folder}: it holds files that are not the demo's ({', '.join(foreign[:5])}); "
+            "the demo writes into an empty or new --output-dir, or over an earlier demo"
+        )
+
+
 def write_demo(folder: str | Path) -> Path:
     """Write the demo job, its data and (once) its tiny model into ``folder``; returns the job file.
 
-    The job's ``output_dir`` is ``folder`` itself, so inputs and outputs sit side by side.
+    The job's ``output_dir`` is ``folder/run``: a run folder never holds the job's own inputs.
+    ``RunError`` when ``folder`` holds anything but an earlier demo.
     """
     from ..tiny_model import build_tiny_model
 
-    folder = Path(folder).resolve()
+    folder = Path(folder).expanduser().resolve()
+    _check_demo_folder(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    (folder / DEMO_MARKER).write_text(json.dumps({"files": list(DEMO_FILES)}) + "\n", encoding="utf-8")
     train, valid = demo_rows()
     (folder / "train.jsonl").write_text(jsonl_text(train), encoding="utf-8")
     (folder / "valid.jsonl").write_text(jsonl_text(valid), encoding="utf-8")
     if not (folder / "tiny-model" / "config.json").is_file():
         build_tiny_model(folder / "tiny-model")
     job = json.loads(json.dumps(JOB))
-    job["trainer"]["output_dir"] = str(folder)
+    job["trainer"]["output_dir"] = str(folder / "run")
     path = folder / "job.yaml"
     path.write_text(yaml.safe_dump(job, sort_keys=False), encoding="utf-8")
     return path

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from ..documents import DocumentError, DocumentLimits, json_lines
 from .rows import DataError, validate_row
 
 
 class JsonlSource:
-    """Reads an OpenAI RFT JSONL file; a malformed line is an error naming file and line."""
+    """Reads an OpenAI RFT JSONL file; a malformed line (bad UTF-8, bad JSON, nested past
+    ``RFT_MAX_NESTING``) is an error naming file and line."""
 
     validates_rows = True
 
@@ -27,15 +28,8 @@ class JsonlSource:
         path = Path(location)
         if not path.is_file():
             raise DataError("file does not exist", str(path))
-        rows: list[dict[str, Any]] = []
-        with path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                where = f"{path}:{number}"
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as error:
-                    raise DataError(f"invalid JSON: {error.msg} (column {error.colno})", where) from error
-                rows.append(validate_row(row, where))
-        return rows
+        lines = json_lines(path, DocumentLimits.from_environment())
+        try:
+            return [validate_row(row, f"{path}:{number}") for number, row in lines]
+        except DocumentError as error:
+            raise DataError(error.message, f"{path}:{error.line}") from None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..documents import DocumentError, DocumentLimits, check_depth
 from ..errors import RFTError
 
 ROLES = ("system", "developer", "user", "assistant", "tool")
@@ -42,9 +43,14 @@ def _check_content(message: dict[str, Any], field: str, where: str) -> None:
 
 
 def validate_row(row: Any, where: str) -> dict[str, Any]:
-    """Check one row and return it; a problem raises ``DataError`` naming ``where`` and the field."""
+    """Check one row and return it; a problem raises ``DataError`` naming ``where`` and the field
+    (rows nested past ``RFT_MAX_NESTING`` levels included: graders and templates walk them)."""
     if not isinstance(row, dict):
         raise DataError(f"a row is a JSON object, not {type(row).__name__}", where)
+    try:
+        check_depth(row, DocumentLimits.from_environment())
+    except DocumentError as error:
+        raise DataError(error.message, where) from None
     messages = row.get("messages")
     if messages is None:
         raise DataError("required field is missing", where, "messages")

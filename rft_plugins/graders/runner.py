@@ -173,9 +173,12 @@ class LoadedGrader:
         max_concurrency: int = 32,
         timeout: float | None = None,
     ) -> list[Grade]:
-        """Grade many samples, concurrently where the grader allows it."""
+        """Grade many samples, concurrently where the grader allows it (``max_concurrency`` >= 1:
+        a gate that admits nobody would wait for ever)."""
         if len(samples) != len(items):
             raise ValueError(f"{len(samples)} samples but {len(items)} items")
+        if max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be at least 1, not {max_concurrency}")
         if not self.runs_concurrently and timeout is None:
             return [self.grade(sample, item) for sample, item in zip(samples, items)]
         gate = asyncio.Semaphore(max_concurrency)

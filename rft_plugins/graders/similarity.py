@@ -19,6 +19,11 @@ follows each metric's reference implementation, so scores match what those libra
   characters has no tokens.
 - ``cosine``: cosine of sentence-transformers embeddings of the raw texts, negatives clipped to 0.
 
+Input length: ``rouge_l`` (a longest-common-subsequence table), ``meteor`` (word alignment) and
+``fuzzy_match`` (an edit distance) cost time and memory that grow with the product of the two
+lengths: 1 MB each is minutes and gigabytes. ``max_input_chars`` gives the longest input each
+metric accepts by default; the grader refuses longer ones before computing anything.
+
 Rules for every metric: identical strings score 1.0 (so "Paris" vs "Paris" is 1 even under
 ``rouge_2``, which finds no bigrams in it); two blank strings score 1.0 and one blank string
 against a non-blank one scores 0.0; results are clamped to [0, 1] (sacrebleu's 100.00000000000004).
@@ -39,6 +44,17 @@ ROUGE_METRICS: dict[str, str] = {
     "rouge_l": "rougeL",
 }
 METRICS: tuple[str, ...] = ("fuzzy_match", "bleu", "gleu", "meteor", "cosine", *ROUGE_METRICS)
+#: metrics whose cost grows with the product of the two lengths, and the default cap for them
+QUADRATIC_METRICS = frozenset({"rouge_l", "meteor", "fuzzy_match"})
+QUADRATIC_MAX_INPUT_CHARS = 10_000
+#: the default cap for the others (n-gram counts, embeddings): linear, but not free
+LINEAR_MAX_INPUT_CHARS = 100_000
+
+
+def max_input_chars(metric: str) -> int:
+    """The longest text (and reference) ``metric`` compares by default, in characters: about a
+    second and 100 MB at worst on one core."""
+    return QUADRATIC_MAX_INPUT_CHARS if metric in QUADRATIC_METRICS else LINEAR_MAX_INPUT_CHARS
 
 _meteor_lock = threading.Lock()  # NLTK's WordNet reader seeks in shared open files
 

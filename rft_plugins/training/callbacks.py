@@ -17,6 +17,7 @@ from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from .checkpoints import LAST_CHECKPOINT, atomic_write_bytes
+from .interrupts import StopRequests
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -36,12 +37,19 @@ class ResumeCheckpoint(Callback):
     saved after the validation instead, once: the checkpoint then holds the validation's results
     and the state of validation-time plugins (early stopping), and a run killed mid-validation
     resumes from an earlier step and validates again rather than skipping it.
+
+    The step's metrics row is written before its checkpoint (see ``_log_step_row``). When a stop
+    signal arrived (``stop``), the step in progress is saved at this same moment and the run
+    ends with ``RunInterrupted``.
     """
 
-    def __init__(self, folder: Path, every_n_steps: int, validation_interval: int | None):
+    def __init__(
+        self, folder: Path, every_n_steps: int, validation_interval: int | None, stop: StopRequests | None = None
+    ):
         self.path = Path(folder) / LAST_CHECKPOINT
         self.every_n_steps = every_n_steps
         self.validation_interval = validation_interval
+        self.stop = stop
 
     def _validates_after(self, trainer: Trainer) -> bool:
         step = trainer.global_step
@@ -53,14 +61,43 @@ class ResumeCheckpoint(Callback):
             logger.save()
         trainer.save_checkpoint(self.path, weights_only=False)
 
+    def _stopping(self) -> bool:
+        return self.stop is not None and self.stop.requested
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if self.stop is not None:
+            self.stop.reclaim()  # Lightning's SIGTERM handler, installed by fit, would stop before our save
+        if self._stopping():  # a signal during start-up: nothing new to save
+            raise self.stop.interrupted(trainer.global_step, trainer.max_steps, saved=False)
+
     def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args: Any, **kwargs: Any) -> None:
         step = trainer.global_step
-        if (step % self.every_n_steps == 0 or step >= trainer.max_steps) and not self._validates_after(trainer):
+        due = step % self.every_n_steps == 0 or step >= trainer.max_steps or self._stopping()
+        if due and not self._validates_after(trainer):
+            _log_step_row(trainer)
             self._save(trainer)
+            if self._stopping():
+                raise self.stop.interrupted(step, trainer.max_steps, saved=True)
 
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if trainer.state.fn == "fit" and not trainer.sanity_checking:
             self._save(trainer)
+            if self._stopping():
+                raise self.stop.interrupted(trainer.global_step, trainer.max_steps, saved=True)
+
+
+def _log_step_row(trainer: Trainer) -> None:
+    """Write the step's metrics row now, before the checkpoint that follows it.
+
+    Lightning logs a step's metrics only after every ``on_train_batch_end`` hook has run, so a run
+    killed right after the checkpoint resumed past a step whose row was never written. Lightning
+    writes the same row again just after; ``outputs.StepsCompleted`` loggers skip the repeat. (A
+    private Lightning method: where it is missing, the row is written after the checkpoint, as
+    before.)
+    """
+    update = getattr(getattr(trainer, "_logger_connector", None), "update_train_step_metrics", None)
+    if callable(update):
+        update()
 
 
 class ValidateFinalStep(Callback):

@@ -81,13 +81,17 @@ def _remove_tree(path: Path) -> None:
 
 
 def remove_stale_temporaries(*folders: Path) -> list[Path]:
-    """Delete ``*.tmp`` files and folders a killed run left behind; returns what was removed."""
+    """Delete ``*.tmp`` files and folders a killed run left behind; returns what was removed.
+
+    Links are never followed: a folder given as a link is skipped, a ``*.tmp`` link is unlinked
+    (a run's own outputs are never links, and what a link points to is not the run's).
+    """
     removed = []
     for folder in folders:
-        if not Path(folder).is_dir():
+        if Path(folder).is_symlink() or not Path(folder).is_dir():
             continue
         for path in Path(folder).glob(f"*{TMP_SUFFIX}"):
-            if path.is_dir():
+            if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path, ignore_errors=True)
             else:
                 path.unlink(missing_ok=True)

@@ -20,13 +20,19 @@ import pydantic
 import yaml
 from pydantic import Field
 
+from ..documents import DocumentError, DocumentLimits, load_json, load_yaml, read_text
 from ..errors import GraderConfigError, RFTError
 from ..graders.build import validate_grader
+from .model_folder import weights_problem
 
 if TYPE_CHECKING:
     from .settings import ResolvedSettings
 
 Auto = Literal["auto"]
+#: sanity caps on numbers a job may set: past them a run only diverges, or never ends
+MAX_LEARNING_RATE = 1.0
+MAX_LEARNING_RATE_MULTIPLIER = 100.0
+MAX_SEED = 2**32 - 1  # NumPy's seeds are 32-bit
 
 
 class _Strict(pydantic.BaseModel):
@@ -38,7 +44,7 @@ class Hyperparameters(_Strict):
 
     n_epochs: Union[Auto, int] = Field("auto", description="passes over the training file (1-50)")
     batch_size: Union[Auto, int] = Field("auto", description="prompts per optimisation step (1-256)")
-    learning_rate_multiplier: Union[Auto, float] = Field("auto", description="scales trainer.learning_rate")
+    learning_rate_multiplier: Union[Auto, float] = Field("auto", description="scales trainer.learning_rate (0-100]")
     eval_interval: Union[Auto, int] = Field("auto", description="steps between validations (>= 1)")
     eval_samples: Union[Auto, int] = Field("auto", description="samples per validation prompt (>= 1)")
     compute_multiplier: Union[Auto, float] = Field("auto", description="rollout budget scale, (0, 10]")
@@ -68,8 +74,8 @@ class Hyperparameters(_Strict):
     @pydantic.field_validator("learning_rate_multiplier")
     @classmethod
     def _lr(cls, value: Any) -> Any:
-        if value != "auto" and value <= 0:
-            raise ValueError("must be greater than 0")
+        if value != "auto" and not 0 < value <= MAX_LEARNING_RATE_MULTIPLIER:
+            raise ValueError(f"must be greater than 0 and at most {MAX_LEARNING_RATE_MULTIPLIER:g}")
         return value
 
     @pydantic.field_validator("compute_multiplier")
@@ -132,10 +138,10 @@ LrSchedulerType = Literal[
 class TrainerSettings(_Strict):
     """What OpenAI's service decides for you. Names follow ``trl.GRPOConfig`` where one exists."""
 
-    num_generations: int = Field(4, ge=2, description="samples per prompt (the GRPO group)")
-    max_completion_length: int = Field(256, ge=1)
-    max_prompt_length: int | None = Field(1024, ge=1)
-    temperature: float = Field(1.0, gt=0)
+    num_generations: int = Field(4, ge=2, le=1024, description="samples per prompt (the GRPO group)")
+    max_completion_length: int = Field(256, ge=1, le=1_048_576)
+    max_prompt_length: int | None = Field(1024, ge=1, le=16_777_216)
+    temperature: float = Field(1.0, gt=0, le=100)
     top_p: float = Field(1.0, gt=0, le=1)
     top_k: int | None = Field(None, ge=1)
     beta: float = Field(0.0, ge=0, description="KL coefficient to the reference model")
@@ -144,12 +150,14 @@ class TrainerSettings(_Strict):
     loss_type: Literal["grpo", "dr_grpo", "dapo"] = "dapo"
     scale_rewards: Literal["group", "batch", "none"] = "group"
     num_iterations: int = Field(1, ge=1, description="optimisation passes per generated batch")
-    learning_rate: float = Field(1e-5, gt=0, description="base rate; times learning_rate_multiplier")
+    learning_rate: float = Field(
+        1e-5, gt=0, le=MAX_LEARNING_RATE, description="base rate; times learning_rate_multiplier"
+    )
     lr_scheduler_type: LrSchedulerType = Field("linear", description="transformers' schedule over the run's steps")
     lr_scheduler_kwargs: dict[str, Any] = Field(default_factory=dict, description="the schedule's own options")
     warmup_steps: int = Field(0, ge=0, description="steps of linear warm-up; overrides warmup_ratio")
     warmup_ratio: float = Field(0.0, ge=0, lt=1, description="warm-up as a share of the run's steps")
-    weight_decay: float = Field(0.0, ge=0)
+    weight_decay: float = Field(0.0, ge=0, le=1)
     max_grad_norm: float | None = Field(1.0, gt=0)
     mask_truncated_completions: bool = Field(
         False, description="leave completions cut at max_completion_length out of the loss"
@@ -184,7 +192,7 @@ class TrainerSettings(_Strict):
     devices: Union[int, str, list[int]] = 1
     strategy: str = "auto"
     output_dir: str = "runs/rft"
-    seed: int = 42
+    seed: int = Field(42, ge=0, le=MAX_SEED)
     sampler: str = "transformers"
     sampler_options: dict[str, Any] = Field(default_factory=dict)
     tool_call_parser: str = Field(
@@ -194,8 +202,8 @@ class TrainerSettings(_Strict):
     data_source: str | None = Field(None, description="registered data source; default by file type")
     data_source_options: dict[str, Any] = Field(default_factory=dict, description="passed to the data source")
     reward_shapers: list[dict[str, Any]] = Field(default_factory=list)
-    grader_timeout: float = Field(120.0, gt=0, description="seconds before a grade is unresponsive")
-    grader_concurrency: int = Field(32, ge=1)
+    grader_timeout: float = Field(120.0, gt=0, le=86_400, description="seconds before a grade is unresponsive")
+    grader_concurrency: int = Field(32, ge=1, le=4096)
     save_top_k: int = Field(3, ge=1, description="best checkpoints kept, by valid_reward_mean")
     early_stopping_patience: int | None = Field(None, ge=1, description="validations without gain")
 
@@ -215,7 +223,7 @@ class Job(_Strict):
     validation_file: str | None = None
     method: Method
     trainer: TrainerSettings = Field(default_factory=TrainerSettings)
-    seed: int | None = Field(None, description="OpenAI's job seed; overrides trainer.seed")
+    seed: int | None = Field(None, ge=0, le=MAX_SEED, description="OpenAI's job seed; overrides trainer.seed")
     suffix: str | None = None
     metadata: dict[str, Any] | None = None
 
@@ -303,30 +311,39 @@ def _key_lines(node: yaml.Node, path: tuple[Any, ...], lines: dict[tuple[Any, ..
 
 
 def _read_document(path: Path) -> _Document:
-    """Parse YAML or JSON (by suffix; JSON first when unknown), keeping each key's line."""
+    """Parse YAML or JSON (by suffix; JSON first when unknown), keeping each key's line; size,
+    UTF-8, YAML aliases and nesting are checked first (``rft_plugins.documents``)."""
+    try:
+        return _parse_document(path, DocumentLimits.from_environment())
+    except DocumentError as error:
+        raise JobError(error.message, str(path), error.line) from error
+
+
+def _parse_document(path: Path, limits: DocumentLimits) -> _Document:
     source = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path, limits)
     except OSError as error:
         raise JobError(f"cannot read: {error.strerror or error}", source) from error
     is_yaml = path.suffix.lower() in {".yaml", ".yml"}
+    root = None
     if not is_yaml:
         try:
-            data = json.loads(text)
+            data = load_json(text, limits)
         except json.JSONDecodeError as error:
             if path.suffix.lower() == ".json":
                 raise JobError(f"invalid JSON: {error.msg} (column {error.colno})", source, error.lineno) from error
             is_yaml = True
     if is_yaml:
         try:
-            data = yaml.safe_load(text)
+            data, root = load_yaml(text, limits)
         except yaml.YAMLError as error:
             mark = getattr(error, "problem_mark", None)
             problem = getattr(error, "problem", None) or str(error)
             raise JobError(f"invalid YAML: {problem}", source, mark.line + 1 if mark else None) from error
     lines: dict[tuple[Any, ...], int] = {}
     try:  # JSON is (nearly) YAML: one composer gives key lines for both
-        root = yaml.compose(text)
+        root = root or yaml.compose(text)
         if root is not None:
             _key_lines(root, (), lines)
     except yaml.YAMLError:
@@ -404,6 +421,9 @@ def _check_model(job: Job, document: _Document) -> None:
         )
     if not (path / "config.json").is_file():
         raise JobError(f"{path} is not a Hugging Face model folder (no config.json)", document.source, line, "model")
+    problem = weights_problem(path)
+    if problem:
+        raise JobError(problem, document.source, line, "model")
 
 
 def _check_files(job: Job, document: _Document) -> None:

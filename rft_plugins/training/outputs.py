@@ -159,9 +159,15 @@ class StepsCompleted:
 
     Lightning logs a step's metrics under the count of steps before it; the checkpoints and the
     ``rft_on_validation_end`` hooks use the count after it. This makes the logs agree with them.
+    A row identical to the one just logged is skipped (``callbacks._log_step_row`` writes a step's
+    row before its checkpoint, and Lightning then logs it again).
     """
 
     def log_metrics(self, metrics: dict[str, Any], step: int | None = None) -> None:
+        row = (step, sorted(metrics.items()))
+        if row == getattr(self, "_last_row", None):
+            return  # the resume checkpoint wrote this step's row before saving; Lightning repeats it
+        self._last_row = row
         super().log_metrics(metrics, None if step is None else step + 1)  # type: ignore[misc]
 
 

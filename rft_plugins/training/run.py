@@ -19,31 +19,29 @@ import json
 import logging
 import math
 import os
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from ..errors import RFTError
 from ..data.loading import load_rows
-from .checkpoints import LAST_CHECKPOINT, atomic_directory, atomic_write_text, best_checkpoints, remove_stale_temporaries
-from .job import Job, JobError, ResolvedHyperparameters, job_from_dict, load_job, resolve_hyperparameters, settings_for
+from .checkpoints import LAST_CHECKPOINT, atomic_directory, atomic_write_text, best_checkpoints
+from .job import (
+    DOCUMENT_KEY, FILE_SOURCES, Job, JobError, ResolvedHyperparameters, job_from_dict, load_job,
+    resolve_hyperparameters, settings_for,
+)
+from .interrupts import StopRequests
+from .run_folder import (
+    MARKER_KEY, RUN_OUTPUTS, RunError, RunFolderPlan, plan_run_folder, prepare_run_folder, run_marker,
+)
 from .settings import ResolvedSettings
 
 logger = logging.getLogger(__name__)
 
-#: what a run writes into its folder; ``overwrite`` removes exactly these, nothing else
-RUN_OUTPUTS = (
-    "checkpoints", "best", "final", "tensorboard", "metrics.csv", "hparams.yaml",
-    "reward_curve.png", "samples.jsonl", "samples.md", "run.json", "summary.json",
-)
+__all__ = ["RUN_OUTPUTS", "RunError", "RunResult", "train"]
+
 #: job fields a resumed run may change (they do not change what the finished run is)
 RESUMABLE_CHANGES = {("trainer", "output_dir"), ("trainer", "max_steps")}
-
-
-class RunError(RFTError):
-    """The run cannot start as asked (an earlier run in the way, a resume that does not match)."""
 
 
 @dataclass
@@ -56,6 +54,7 @@ class RunContext:
     early_stopping_patience: int | None
     history: list[dict[str, Any]] = field(default_factory=list)
     stopped_early: bool = False
+    stop: StopRequests = field(default_factory=StopRequests)  # SIGTERM / SIGINT during the run
 
 
 @dataclass
@@ -143,39 +142,38 @@ def _differences(old: Any, new: Any, path: tuple[str, ...] = ()) -> list[str]:
     return [] if old == new or path in RESUMABLE_CHANGES else [".".join(path)]
 
 
-def _check_folder(job: Job, output_dir: Path, resume: bool, overwrite: bool) -> Path | None:
-    """Check the run folder before anything heavy starts; returns the checkpoint to resume from
-    (None for a fresh start). Only a resume changes anything: it removes a killed run's ``*.tmp``."""
-    last = output_dir / "checkpoints" / LAST_CHECKPOINT
-    run_file = output_dir / "run.json"
-    if resume:
-        remove_stale_temporaries(output_dir, output_dir / "checkpoints", output_dir / "best")
-        if last.is_file():
-            if run_file.is_file():
-                changed = _differences(json.loads(run_file.read_text(encoding="utf-8"))["job"], job.model_dump(mode="json"))
-                if changed:
-                    raise RunError(
-                        f"the job differs from the run in {output_dir} ({', '.join(changed[:5])}); "
-                        "resume with the same job, or start a new run in another --output-dir"
-                    )
-            return last
-        logger.warning("nothing to resume in %s (no checkpoints/%s): starting from step 0", output_dir, LAST_CHECKPOINT)
-    elif (last.is_file() or run_file.is_file()) and not overwrite:
-        raise RunError(
-            f"{output_dir} already holds a run; continue it with --resume, "
-            "replace it with --overwrite, or choose another --output-dir"
-        )
-    return None
+def _job_inputs(job: Job) -> list[Path]:
+    """The files a job reads (job file, model folder, data files): a run folder may not hold them."""
+    document = job.__dict__.get(DOCUMENT_KEY)
+    inputs = [Path(document.source)] if document is not None and Path(document.source).exists() else []
+    inputs.append(Path(job.model))
+    if job.trainer.data_source in FILE_SOURCES:
+        inputs += [Path(name) for name in (job.training_file, job.validation_file) if name is not None]
+    return inputs
 
 
-def _clear_outputs(output_dir: Path) -> None:
-    """A fresh start: no stale file of an earlier run may remain (and nothing else is touched)."""
-    for name in RUN_OUTPUTS:
-        path = output_dir / name
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
+def _check_chat_template(job: Job) -> None:
+    """The tokenizer renders chat prompts: checked before the run folder is touched, where the
+    first training step would find out only after it was started."""
+    from .model_folder import chat_template_problem
+
+    problem = chat_template_problem(job.model)
+    if problem:
+        raise job.error("model", problem)
+
+
+def _check_folder(job: Job, resume: bool, overwrite: bool) -> RunFolderPlan:
+    """Check the run folder before anything heavy starts (``run_folder.plan_run_folder``), and
+    that a resumed run is the same job."""
+    plan = plan_run_folder(job.trainer.output_dir, _job_inputs(job), resume, overwrite)
+    if plan.resume_from is not None:
+        changed = _differences(plan.record.get("job"), job.model_dump(mode="json"))
+        if changed:
+            raise RunError(
+                f"the job differs from the run in {plan.folder} ({', '.join(changed[:5])}); "
+                "resume with the same job, or start a new run in another --output-dir"
+            )
+    return plan
 
 
 #: ``trainer`` fields handed to ``lightning.Trainer``, in the order a rejection is matched to them
@@ -296,14 +294,16 @@ def _train(
     valid_data = _load_split(valid_rows, job.validation_file, job)
     plan = resolve_hyperparameters(job, len(train_data))
     settings = settings_for(job, plan)
-    folder = Path(job.trainer.output_dir).resolve()
+    _check_chat_template(job)
     main = is_main_process()
     if main:
-        checkpoint = _check_folder(job, folder, resume, overwrite)
+        folder_plan = _check_folder(job, resume, overwrite)
+        folder, checkpoint = folder_plan.folder, folder_plan.resume_from
         if checkpoint is not None and (folder / "summary.json").is_file():
             logger.warning("the run in %s already finished: nothing to resume", folder)
             return RunResult.from_dict(json.loads((folder / "summary.json").read_text(encoding="utf-8")))
     else:  # a process Lightning launched for data parallelism: the first one prepares the folder
+        folder = Path(job.trainer.output_dir).resolve()
         last = folder / "checkpoints" / LAST_CHECKPOINT
         checkpoint = last if resume and last.is_file() else None
 
@@ -318,16 +318,18 @@ def _train(
     hyperparameters = _plain({**asdict(settings), **asdict(plan)})
     resumed_from = None if checkpoint is None else _checkpoint_step(checkpoint)
     if main:  # everything checked: only now does the run folder change
-        if checkpoint is None:
-            _clear_outputs(folder)
-        else:
+        prepare_run_folder(folder_plan)
+        if checkpoint is not None:
             truncate_metrics(folder / "metrics.csv", resumed_from)
-        folder.mkdir(parents=True, exist_ok=True)
-        run_record = {"job": job.model_dump(mode="json"), "plan": asdict(plan), "settings": hyperparameters}
+        run_record = {
+            MARKER_KEY: run_marker(), "job": job.model_dump(mode="json"), "plan": asdict(plan),
+            "settings": hyperparameters,
+        }
         atomic_write_text(folder / "run.json", json.dumps(run_record, indent=2))
     for run_logger in trainer.loggers:  # hparams.yaml, and TensorBoard's hparams tab
         run_logger.log_hyperparams(hyperparameters)
-    trainer.fit(module, ckpt_path=str(checkpoint) if checkpoint is not None else None)
+    with context.stop.listening(enabled=trainer.world_size == 1):  # a signal: checkpoint, then RunInterrupted
+        trainer.fit(module, ckpt_path=str(checkpoint) if checkpoint is not None else None)
 
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items() if value.numel() == 1}
     files = _write_outputs(trainer, module, folder, job)
@@ -361,7 +363,9 @@ def build_trainer(
 
     validation_interval = plan.eval_interval if has_validation else None
     callbacks: list[Any] = [
-        ResumeCheckpoint(folder / "checkpoints", job.trainer.save_steps or plan.eval_interval, validation_interval),
+        ResumeCheckpoint(
+            folder / "checkpoints", job.trainer.save_steps or plan.eval_interval, validation_interval, context.stop
+        ),
         RunState(context),
     ]
     if has_validation:
