@@ -8,14 +8,19 @@ Real sandbox workers throughout; short wall times keep this fast.
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import sys
+import tempfile
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 from memory_probe import MIB, PeakRss
 
+from rft_plugins import GraderConfigError, run_grader
 from rft_plugins.graders.build import build_grader
 from rft_plugins.sandbox import SandboxLimits, SandboxPool, landlock
 from rft_plugins.training.grading import BackgroundGrader
@@ -167,3 +172,72 @@ def test_a_numpy_bool_is_a_number():
     with hostile_grader(workers=1) as grader:
         grade = grader.grade("yes", {"mode": "numpy_bool"})
     assert grade.reward == 1.0 and not grade.errors
+
+
+def test_similarity_inputs_past_the_quadratic_limit_are_refused_before_computing():
+    """Before: ``rouge_l`` on long inputs built a longest-common-subsequence table of every token
+    pair (1 MB each: killed for memory); 40,000 characters took about 10 s and 400 MB."""
+    config = {"type": "text_similarity", "name": "sim", "input": "{{ sample.output_text }}",
+              "reference": "{{ item.reference }}", "evaluation_metric": "rouge_l"}
+    words = " ".join(f"w{i % 997}" for i in range(8000))  # 40 kB of varied tokens
+    with build_grader(config) as grader:
+        started = time.monotonic()
+        with PeakRss() as memory:
+            grade = grader.grade(words, {"reference": words[::-1]})
+        assert time.monotonic() - started < 1.0 and memory.growth < 16 * MIB, memory
+        assert grade.reward == 0.0 and grade.errors["other_error"]
+        assert "rouge_l compares at most 10,000 (max_input_chars)" in grade.errors["other_error_details"]
+        assert grader.grade("the cat sat", {"reference": "the cat sat down"}).reward > 0.8  # the next grade goes on
+    with build_grader({**config, "max_input_chars": 10}) as grader:
+        assert grader.grade("a longer answer", {"reference": "short"}).errors["other_error"]
+        assert grader.grade("short", {"reference": "short"}).reward == 1.0
+
+
+@pytest.mark.parametrize(
+    "keys, formula, problem",
+    [
+        (["a", "b"], "ａ", "unknown name 'ａ' (Python reads it as 'a')"),
+        (["a", "b"], "ｍａｘ(a, b)", "unknown name 'ｍａｘ' (Python reads it as 'max')"),
+        (["a", "ａ"], "a", "read as other keys in a formula (Unicode folding)"),
+    ],
+)
+def test_formula_names_are_matched_as_written(keys, formula, problem):
+    """Before: a full-width ``ａ`` read the key ``a`` (Python folds identifiers to NFKC), so the
+    formula silently used another sub-grader's reward."""
+    graders = {key: {"type": "string_check", "name": key, "input": "x", "reference": "x" if key == "a" else "y",
+                     "operation": "eq"} for key in keys}
+    result = run_grader({"type": "multi", "name": "m", "graders": graders, "calculate_output": formula}, "out")
+    errors = result["metadata"]["errors"]
+    assert result["reward"] == 0.0 and errors["formula_parse_error"] and problem in errors["formula_parse_error_details"]
+
+
+def test_a_key_written_in_full_width_still_works_when_the_formula_names_it_exactly():
+    graders = {"ａ": {"type": "string_check", "name": "wide", "input": "x", "reference": "x", "operation": "eq"}}
+    result = run_grader({"type": "multi", "name": "m", "graders": graders, "calculate_output": "ａ * 0.5"}, "out")
+    assert result["reward"] == 0.5 and result["sub_rewards"] == {"ａ": 1.0}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="what read_paths grants beyond permissions matters when running as root")
+def test_read_paths_never_give_root_only_files_to_the_grader():
+    """Before: as root, ``read_paths`` let grader code read files only root may read (the sandbox
+    keeps CAP_DAC_READ_SEARCH, and the weaker mode runs as uid 0)."""
+    shared = Path(tempfile.mkdtemp(prefix="rft-read-paths-", dir="/tmp"))
+    try:
+        shared.chmod(0o755)
+        (shared / "public.txt").write_text("for everyone")
+        (shared / "secret.txt").write_text("root only")
+        (shared / "secret.txt").chmod(0o600)
+        (shared / "private").mkdir(mode=0o700)
+        (shared / "private" / "inner.txt").write_text("root only, inside")
+        reader = "def grade(sample, item):\n    return float(len(open(item['path']).read()))\n"
+        config = {"type": "python", "name": "reader", "source": reader,
+                  "sandbox": {"wall_time_s": WALL_S, "workers": 1, "read_paths": [str(shared)]}}
+        with build_grader(config) as grader:
+            assert grader.grade("x", {"path": str(shared / "public.txt")}).reward == len("for everyone")
+            for name in ("secret.txt", "private/inner.txt"):
+                grade = grader.grade("x", {"path": str(shared / name)})
+                assert grade.reward == 0.0 and "PermissionError" in grade.errors["python_grader_runtime_error_details"]
+        with pytest.raises(GraderConfigError, match=r"sandbox.read_paths\[0\]: .* readable by root only"):
+            build_grader({**config, "sandbox": {"read_paths": [str(shared / "secret.txt")]}})
+    finally:
+        shutil.rmtree(shared)

@@ -8,14 +8,16 @@ A sandbox that cannot start is ``python_grader_server_error``.
 
 Config beyond OpenAI's fields: ``sandbox`` overrides the limits (``wall_time_s``,
 ``memory_mb``, ``file_write_mb``, ``max_source_kb``, ``max_processes``, ``max_output_kb``,
-``max_details_chars``, ``read_paths``, ``workers``). ``image_tag`` is accepted and ignored: the code runs on this machine's Python, with
-whatever packages it has installed.
+``max_details_chars``, ``read_paths``, ``workers``). ``image_tag`` is accepted and ignored: the
+code runs on this machine's Python, with whatever packages it has installed. As root,
+``read_paths`` grants only what every user may read (``rft_plugins.sandbox.read_paths``).
 """
 
 from __future__ import annotations
 
 import ast
 import logging
+import os
 from typing import Any
 
 import pydantic
@@ -25,6 +27,7 @@ from ..graders.config import GraderConfig, parse_config
 from ..graders.types import Grade, Sample
 from ..project import hookimpl
 from ..sandbox import SandboxLimits, SandboxPool, SandboxResult
+from ..sandbox.read_paths import readable_by_everyone
 from ..text_limits import max_details_chars
 
 logger = logging.getLogger(__name__)
@@ -50,6 +53,21 @@ class SandboxSettings(pydantic.BaseModel):
     def limits(self) -> SandboxLimits:
         """The pool's limits: these overrides on top of OpenAI's defaults."""
         return SandboxLimits(**{**self.model_dump(), "read_paths": tuple(self.read_paths)})
+
+
+def check_read_paths(paths: list[str]) -> None:
+    """As root, a listed path that no ordinary user may read is refused up front: the sandbox
+    would grant nothing there (``rft_plugins.sandbox.read_paths``), and the grader would fail
+    later with a confusing permission error."""
+    if os.geteuid() != 0:
+        return
+    for index, rules in enumerate(readable_by_everyone(paths)):
+        if not rules:
+            raise GraderConfigError(
+                f"sandbox.read_paths[{index}]",
+                f"{paths[index]} is missing or readable by root only; as root, read_paths grants only what "
+                "every user may read",
+            )
 
 
 class PythonGraderConfig(GraderConfig):
@@ -101,6 +119,7 @@ class PythonGrader:
         spec = parse_config(PythonGraderConfig, config)
         self.limits = spec.sandbox.limits()
         check_source(spec.source, self.limits.max_source_bytes)
+        check_read_paths(spec.sandbox.read_paths)
         if spec.image_tag is not None:
             logger.info("python grader %r: image_tag %r is ignored; the code runs on this Python", spec.name, spec.image_tag)
         self.source = spec.source

@@ -38,6 +38,7 @@ from ..scalars import real_number
 from ..text_limits import shorten
 from . import protocol
 from .limits import SandboxLimits
+from .read_paths import sandbox_read_rules
 
 logger = logging.getLogger(__name__)
 
@@ -163,12 +164,13 @@ def _wake(loop: asyncio.AbstractEventLoop, future: asyncio.Future) -> bool:
 class WorkerProcess:
     """One sandbox (launcher, init, worker), seen from the trainer."""
 
-    def __init__(self, limits: SandboxLimits, namespaces: bool):
+    def __init__(self, limits: SandboxLimits, namespaces: bool, read_rules: list[str] | None = None):
         self.scratch = tempfile.mkdtemp(prefix="rft-sandbox-")
+        rules = list(limits.read_paths) if read_rules is None else read_rules
         config = {
             "scratch": self.scratch,
             "namespaces": namespaces,
-            "limits": {**dataclasses.asdict(limits), "read_paths": list(limits.read_paths)},
+            "limits": {**dataclasses.asdict(limits), "read_paths": rules},
         }
         env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -252,6 +254,7 @@ class SandboxPool:
         self._ids = itertools.count()
         self.isolation: dict[str, Any] | None = None
         self.unavailable: str | None = None
+        self._read_rules_checked: list[str] | None = None
 
     def run(self, source: str, args: list[Any], entry: str = "main", result: str = "json") -> SandboxResult:
         """Run ``entry(*args)`` from ``source`` in a worker; ``result="number"`` wants a float."""
@@ -458,7 +461,7 @@ class SandboxPool:
 
     def _spawn(self) -> WorkerProcess:
         try:
-            return WorkerProcess(self.limits, self.namespaces)
+            return WorkerProcess(self.limits, self.namespaces, self._read_rules())
         except SandboxUnavailable as error:
             if error.layer != "namespaces" or self.require_namespaces:
                 raise
@@ -468,7 +471,13 @@ class SandboxPool:
                 "but there is no PID, network or /proc isolation and no cap on total scratch writes. "
                 "See docs/sandbox.md.", error,
             )
-            return WorkerProcess(self.limits, namespaces=False)
+            return WorkerProcess(self.limits, namespaces=False, read_rules=self._read_rules())
+
+    def _read_rules(self) -> list[str]:
+        """``read_paths`` as Landlock rules, checked once (as root: what every user may read)."""
+        if self._read_rules_checked is None:
+            self._read_rules_checked = sandbox_read_rules(self.limits.read_paths)
+        return self._read_rules_checked
 
     def _checkin(self, worker: WorkerProcess) -> None:
         with self._lock:
