@@ -4,11 +4,22 @@
 >>> trainer = GRPOTrainer(model=..., reward_funcs=reward_funcs(grader_json), train_dataset=...)
 
 Each grader becomes one function named after the grader, so TRL logs ``rewards/<name>/mean``.
-Dataset columns reach the grader as ``item`` (TRL passes them aligned with the completions);
-the prompt is there too as ``item.prompt``. Graders that wait on I/O (model judges, sandboxed
-``python`` graders) become ``async`` functions, which TRL runs concurrently. Errors never reach
-TRL: a failed grade is reward 0 with its flag, and the flags show as ``<name>/error_rate``
-(via ``log_metric``) and a ``<name>_errors`` column in the completions table (via ``log_extra``).
+Dataset columns reach the grader as ``item``: the per-sample ones (sequences as long as the
+completions, which TRL aligns with them); other keyword arguments are not columns and are left
+out. ``item`` has the same keys as under ``rft train``: ``prompt`` (TRL's) and ``messages``
+(OpenAI's; for a plain-text prompt, one user message). Graders that wait on I/O (model judges,
+sandboxed ``python`` graders) become ``async`` functions, which TRL runs concurrently, each grade
+under a timeout; the others grade in line, in the caller's thread. A conversational completion
+(TRL's tool-calling rollouts) is graded as a whole: its last assistant message is
+``sample.output_text``, every tool call it made is in ``sample.output_tools``. Errors never reach
+TRL: a failed grade is reward 0 with its flag; TRL logs ``rewards/<name>/error_rate`` and, for
+``multi``, ``rewards/<name>/<key>/mean`` (via ``log_metric``), and a ``<name>_errors`` column in
+the completions table when a grade in the batch raised one (via ``log_extra``).
+
+With TRL's own CLI (``trl grpo --reward_funcs module.attr``), a grader file becomes a reward
+function through the environment: ``RFT_GRADER=grader.json trl grpo --reward_funcs
+rft_plugins.adapters.trl.env_grader ...`` (several files: ``RFT_GRADER=a.json,b.json`` and
+``env_grader_0``, ``env_grader_1``, ...).
 """
 
 from __future__ import annotations
@@ -23,38 +34,60 @@ from ..graders.types import Grade, Sample
 TRL_ARGUMENTS = frozenset({"trainer_state", "log_extra", "log_metric", "environments", "completion_ids"})
 
 
+def _text(content: Any) -> str:
+    if isinstance(content, list):  # content parts
+        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return "" if content is None else str(content)
+
+
 def completion_to_sample(completion: str | list[dict[str, Any]]) -> Sample:
     """A TRL completion (text, or conversational messages) as a grader ``Sample``.
 
-    For conversations the last assistant message is graded, with its tool calls.
+    A conversation is graded as a whole: the last assistant message's text, and the tool calls
+    of all its assistant messages, in order.
     """
     if isinstance(completion, str):
         return Sample.from_text(completion)
     assistant = [message for message in completion if message.get("role") == "assistant"]
-    message = assistant[-1] if assistant else {"content": ""}
-    content = message.get("content") or ""
-    if isinstance(content, list):  # content parts
-        content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
-    return Sample.from_text(content, message.get("tool_calls"))
+    calls = [call for message in assistant for call in message.get("tool_calls") or []]
+    return Sample.from_text(_text(assistant[-1].get("content")) if assistant else "", calls)
+
+
+def _is_column(value: Any, count: int) -> bool:
+    """A per-sample dataset column: a sequence (not text) with one value per completion."""
+    return isinstance(value, Sequence) and not isinstance(value, (str, bytes)) and len(value) == count
+
+
+def _messages(prompt: Any) -> list[dict[str, Any]]:
+    """OpenAI's ``messages`` for a TRL prompt: the conversation, or one user message."""
+    return list(prompt) if isinstance(prompt, list) else [{"role": "user", "content": _text(prompt)}]
 
 
 def _items(prompts: Sequence[Any], columns: dict[str, Any]) -> list[dict[str, Any]]:
-    data = {key: value for key, value in columns.items() if key not in TRL_ARGUMENTS}
-    return [{"prompt": prompt, **{key: values[index] for key, values in data.items()}} for index, prompt in enumerate(prompts)]
+    data = {key: value for key, value in columns.items()
+            if key not in TRL_ARGUMENTS and _is_column(value, len(prompts))}
+    items = []
+    for index, prompt in enumerate(prompts):
+        item = {key: values[index] for key, values in data.items()}
+        item.setdefault("prompt", prompt)
+        item.setdefault("messages", _messages(prompt))
+        items.append(item)
+    return items
 
 
 def _report(grader: LoadedGrader, grades: list[Grade], columns: dict[str, Any]) -> list[float | None]:
     log_metric: Callable[[str, float], None] | None = columns.get("log_metric")
     log_extra: Callable[[str, list], None] | None = columns.get("log_extra")
+    flagged = [", ".join(grade.flagged) for grade in grades]
     if log_metric is not None:
-        log_metric(f"{grader.name}/error_rate", sum(1 for grade in grades if grade.flagged) / len(grades))
+        log_metric(f"rewards/{grader.name}/error_rate", sum(1 for flags in flagged if flags) / max(1, len(grades)))
         for key in grades[0].sub_rewards if grades else ():
             values = [grade.sub_rewards.get(key) for grade in grades]
             present = [value for value in values if value is not None]
             if present:
-                log_metric(f"{grader.name}/{key}/mean", sum(present) / len(present))
-    if log_extra is not None:
-        log_extra(f"{grader.name}_errors", [", ".join(grade.flagged) for grade in grades])
+                log_metric(f"rewards/{grader.name}/{key}/mean", sum(present) / len(present))
+    if log_extra is not None and any(flagged):
+        log_extra(f"{grader.name}_errors", flagged)
     return [grade.reward for grade in grades]
 
 
@@ -79,9 +112,9 @@ def reward_func(grader: dict[str, Any] | LoadedGrader, timeout: float | None = 1
     else:
 
         def reward(prompts, completions, **columns) -> list[float | None]:  # type: ignore[misc]
-            grades = loaded.grade_batch(
-                [completion_to_sample(c) for c in completions], _items(prompts, columns), max_concurrency, timeout
-            )
+            # in line, no timeout: a thread per grade would cost more than string_check itself
+            grades = loaded.grade_batch([completion_to_sample(c) for c in completions], _items(prompts, columns),
+                                        max_concurrency, None)
             return _check_length(loaded, _report(loaded, grades, columns), completions)
 
     reward.__name__ = reward.__qualname__ = loaded.name
@@ -93,3 +126,24 @@ def reward_funcs(graders: dict[str, Any] | Sequence[dict[str, Any]], **options: 
     """One TRL reward function per grader (a grader dict or a list of them), named after it."""
     configs = [graders] if isinstance(graders, dict) else list(graders)
     return [reward_func(config, **options) for config in configs]
+
+
+def _env_graders() -> list[Callable[..., Any]]:
+    """The reward functions of the grader files named in ``RFT_GRADER`` (comma-separated)."""
+    import json
+    import os
+    from pathlib import Path
+
+    names = [name.strip() for name in os.environ.get("RFT_GRADER", "").split(",") if name.strip()]
+    if not names:
+        raise AttributeError("env_grader needs RFT_GRADER=grader.json (or a comma-separated list) in the environment")
+    return [reward_func(json.loads(Path(name).read_text(encoding="utf-8"))) for name in names]
+
+
+def __getattr__(name: str) -> Any:
+    """``env_grader`` / ``env_grader_N``: reward functions for TRL's CLI, from ``RFT_GRADER``."""
+    if name == "env_grader":
+        return _env_graders()[0]
+    if name.startswith("env_grader_") and name.removeprefix("env_grader_").isdigit():
+        return _env_graders()[int(name.removeprefix("env_grader_"))]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

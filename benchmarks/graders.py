@@ -3,6 +3,7 @@
     python benchmarks/graders.py                 # string_check and text_similarity fuzzy_match
     python benchmarks/graders.py --all --n 1000  # every text_similarity metric too
     python benchmarks/graders.py --json
+    python benchmarks/graders.py --trl           # also each grader as a TRL reward function
 
 Each case is a grader config graded over the same ``--n`` (sample, item) pairs with
 ``build_grader(config).grade_batch(samples, items)``, the path training takes, so templates,
@@ -104,14 +105,48 @@ def measure(case: Case, samples: list[str], items: list[dict[str, Any]], repeat:
     }
 
 
+def measure_trl(case: Case, samples: list[str], items: list[dict[str, Any]], repeat: int) -> dict[str, Any]:
+    """The same grades through ``rft_plugins.adapters.trl.reward_func``, as TRL calls it (columns
+    as keyword arguments, one list per dataset column)."""
+    import asyncio
+    import inspect
+
+    from rft_plugins.adapters.trl import reward_func
+
+    items = [{**item, **case.item_fields} for item in items]
+    columns = {key: [item[key] for item in items] for key in items[0]}
+    prompts = ["prompt"] * len(samples)
+    function = reward_func(case.grader)
+
+    def call(count: int) -> list:
+        result = function(prompts=prompts[:count], completions=samples[:count],
+                          **{key: values[:count] for key, values in columns.items()})
+        return asyncio.run(result) if inspect.isawaitable(result) else result
+
+    call(10)
+    seconds = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        rewards = call(len(samples))
+        seconds.append(time.perf_counter() - started)
+    function.grader.close()
+    best = min(seconds)
+    present = [reward for reward in rewards if reward is not None]
+    return {"case": f"{case.label} (TRL reward function)", "type": case.grader["type"], "n": len(samples),
+            "seconds": best, "grades_per_second": len(samples) / best,
+            "microseconds_per_grade": best / len(samples) * 1e6,
+            "mean_reward": statistics.fmean(present) if present else None, "flagged": None}
+
+
 def print_table(results: list[dict[str, Any]]) -> None:
-    header = f"{'case':<30} {'n':>7} {'grades/s':>11} {'us/grade':>9} {'mean reward':>11} {'flagged':>7}"
+    header = f"{'case':<50} {'n':>7} {'grades/s':>11} {'us/grade':>9} {'mean reward':>11} {'flagged':>7}"
     print(header)
     print("-" * len(header))
     for row in results:
         mean = "-" if row["mean_reward"] is None else f"{row['mean_reward']:.3f}"
-        print(f"{row['case']:<30} {row['n']:>7} {row['grades_per_second']:>11,.0f} "
-              f"{row['microseconds_per_grade']:>9.1f} {mean:>11} {row['flagged']:>7}")
+        flagged = "-" if row["flagged"] is None else row["flagged"]
+        print(f"{row['case']:<50} {row['n']:>7} {row['grades_per_second']:>11,.0f} "
+              f"{row['microseconds_per_grade']:>9.1f} {mean:>11} {flagged:>7}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,12 +157,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--all", action="store_true", help="also every other text_similarity metric")
     parser.add_argument("--case", action="append", default=[], help="only cases whose label contains this")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--trl", action="store_true", help="also each case through the TRL adapter's reward function")
     args = parser.parse_args(argv)
     cases = CASES + (EXTRA_CASES if args.all else [])
     if args.case:
         cases = [case for case in cases if any(part in case.label for part in args.case)]
     samples, items = generate(args.n, args.seed)
-    results = [measure(case, samples, items, args.repeat) for case in cases]
+    results = []
+    for case in cases:
+        results.append(measure(case, samples, items, args.repeat))
+        if args.trl:
+            results.append(measure_trl(case, samples, items, args.repeat))
     if args.json:
         print(json.dumps({"python": platform.python_version(), "machine": platform.machine(),
                           "results": results}, indent=2))

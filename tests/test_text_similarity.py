@@ -328,13 +328,17 @@ def test_importing_the_plugin_does_not_import_heavy_libraries():
 
 def test_grader_benchmark_runs_and_reports_both_cases():
     script = Path(__file__).resolve().parent.parent / "benchmarks" / "graders.py"
-    out = subprocess.run([sys.executable, str(script), "--n", "300", "--repeat", "1", "--json",
+    out = subprocess.run([sys.executable, str(script), "--n", "300", "--repeat", "1", "--json", "--trl",
                           "--case", "string_check", "--case", "fuzzy_match"],
                          capture_output=True, text=True, check=True).stdout
     results = {row["case"]: row for row in json.loads(out)["results"]}
-    assert set(results) == {"string_check eq", "text_similarity fuzzy_match"}
+    through_trl = {"string_check eq (TRL reward function)", "text_similarity fuzzy_match (TRL reward function)"}
+    assert set(results) == {"string_check eq", "text_similarity fuzzy_match"} | through_trl
+    for name in ("string_check eq", "text_similarity fuzzy_match"):  # the same grades either way
+        assert results[f"{name} (TRL reward function)"]["mean_reward"] == results[name]["mean_reward"]
+        assert results[name]["flagged"] == 0
     for row in results.values():
-        assert row["n"] == 300 and row["grades_per_second"] > 0 and row["flagged"] == 0
+        assert row["n"] == 300 and row["grades_per_second"] > 0
     # About a third of the generated answers are exact, and fuzzy_match credits the near misses.
     assert 0.2 < results["string_check eq"]["mean_reward"] < 0.45
     assert results["text_similarity fuzzy_match"]["mean_reward"] > results["string_check eq"]["mean_reward"]

@@ -15,7 +15,7 @@ from typing import Any, Callable
 from ..errors import RFTError
 from ..graders.build import build_grader
 from ..graders.metrics import ScoredSample, flags_of, reward_metrics
-from ..graders.types import Sample
+from ..graders.types import Sample, item_of
 from ..sampling import SamplingParams, build_sampler
 from ..sampling.prompts import encode_prompt
 from ..sampling.tool_calls import build_tool_call_parser, parse_tool_calls
@@ -147,7 +147,7 @@ def evaluate(
                 parse_tool_calls(rollout, tokenizer, parser, prompts, tools)
             calls = rollout.tool_calls or [None] * len(rollout.texts)
             sampled = time.perf_counter()
-            items = [row for row in batch for _ in range(settings.samples)]
+            items = [item_of(row) for row in batch for _ in range(settings.samples)]
             samples = [Sample.from_text(text, call) for text, call in zip(rollout.texts, calls)]
             grades = grader.grade_batch(samples, items, settings.grader_concurrency, settings.grader_timeout)
             sampling, grading = sampling + sampled - before, grading + time.perf_counter() - sampled

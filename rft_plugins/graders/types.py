@@ -38,6 +38,33 @@ def _parse_json(text: str) -> Any:
         return None
 
 
+def openai_tool_calls(calls: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """Tool calls as OpenAI's API gives them, whatever produced them (a chat-template parser, TRL,
+    an engine): an ``id``, ``type: function``, ``function.name`` and ``function.arguments`` as a
+    JSON string."""
+    shaped = []
+    for number, call in enumerate(calls or []):
+        function = call.get("function", call)
+        arguments = function.get("arguments", function.get("parameters", {}))
+        shaped.append({
+            "id": call.get("id") or f"call_{number}",
+            "type": "function",
+            "function": {
+                "name": str(function.get("name", "")),
+                "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments),
+            },
+        })
+    return shaped
+
+
+def item_of(row: dict[str, Any]) -> dict[str, Any]:
+    """A dataset row as graders see it under ``rft train``: OpenAI's row, plus ``prompt`` (its
+    messages, under TRL's name) so one grader config reads the same on either engine."""
+    if "prompt" in row or "messages" not in row:
+        return row
+    return {**row, "prompt": row["messages"]}
+
+
 @dataclass
 class Sample:
     """One model answer as graders see it (OpenAI's ``sample`` namespace).
@@ -52,14 +79,15 @@ class Sample:
 
     @classmethod
     def from_text(cls, text: str, tool_calls: list[dict] | None = None) -> "Sample":
-        """A sample from the model's text output (and tool calls, if it made any)."""
+        """A sample from the model's text output (and tool calls, if it made any, in OpenAI's shape)."""
+        calls = openai_tool_calls(tool_calls)
         message: dict[str, Any] = {"role": "assistant", "content": text}
-        if tool_calls:
-            message["tool_calls"] = tool_calls
+        if calls:
+            message["tool_calls"] = calls
         return cls(
             output_text=text,
             output_json=_parse_json(text),
-            output_tools=list(tool_calls or []),
+            output_tools=calls,
             choices=[{"index": 0, "message": message, "finish_reason": "stop"}],
         )
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..errors import RFTError
+from ..graders.types import openai_tool_calls
 from ..registry import collect, unknown_name
 
 
@@ -47,23 +48,6 @@ class ToolCallParserError(RFTError, ValueError):
         self.field = field
         self.message = message
         super().__init__(f"{field}: {message}")
-
-
-def openai_tool_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Calls as OpenAI's API gives them: an ``id``, ``type: function``, arguments as a JSON string."""
-    shaped = []
-    for number, call in enumerate(calls):
-        function = call.get("function", call)
-        arguments = function.get("arguments", function.get("parameters", {}))
-        shaped.append({
-            "id": call.get("id") or f"call_{number}",
-            "type": "function",
-            "function": {
-                "name": str(function.get("name", "")),
-                "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments),
-            },
-        })
-    return shaped
 
 
 def tokenizer_supports(tokenizer: Any, parser: str) -> bool:

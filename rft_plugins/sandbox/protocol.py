@@ -53,34 +53,35 @@ def write_all(fd: int, frame: bytes) -> None:
         data = data[written:]
 
 
-def send_by(fd: int, data: bytes, deadline: float) -> None:
-    """Write ``data`` (an encoded frame) to a non-blocking ``fd`` before ``deadline``
-    (``time.monotonic``); ``TimeoutError`` past it."""
-    view = memoryview(data)
-    poller: select.poll | None = None
+def _write_available(fd: int, view: memoryview) -> memoryview:
+    """Write as much of ``view`` as a non-blocking ``fd`` takes now; returns the rest."""
     while view:
         try:
             view = view[os.write(fd, view):]
-            continue
         except BlockingIOError:
-            pass
-        if poller is None:
-            poller = select.poll()
-            poller.register(fd, select.POLLOUT)
+            break
+    return view
+
+
+def send_by(fd: int, data: bytes, deadline: float) -> None:
+    """Write ``data`` (an encoded frame) to a non-blocking ``fd`` before ``deadline``
+    (``time.monotonic``); ``TimeoutError`` past it."""
+    view = _write_available(fd, memoryview(data))
+    if not view:
+        return
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    while view:
         remaining = deadline - time.monotonic()
         if remaining <= 0 or not poller.poll(remaining * 1000):
             raise TimeoutError
+        view = _write_available(fd, view)
 
 
 async def asend_by(fd: int, data: bytes, deadline: float) -> None:
     """``send_by`` for event loops: waits for the pipe to drain on the loop, not in a thread."""
-    view = memoryview(data)
+    view = _write_available(fd, memoryview(data))
     while view:
-        try:
-            view = view[os.write(fd, view):]
-            continue
-        except BlockingIOError:
-            pass
         loop = asyncio.get_running_loop()
         writable = loop.create_future()
         loop.add_writer(fd, settle, writable, None)
@@ -90,6 +91,7 @@ async def asend_by(fd: int, data: bytes, deadline: float) -> None:
         finally:
             loop.remove_writer(fd)
             timer.cancel()
+        view = _write_available(fd, view)
 
 
 def _decode(body: bytes) -> Any:

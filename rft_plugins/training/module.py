@@ -34,7 +34,7 @@ from ..data.rows import validate_row
 from ..graders.build import build_grader
 from ..graders.metrics import ScoredSample, flags_of, reward_metrics
 from ..graders.runner import LoadedGrader
-from ..graders.types import Grade
+from ..graders.types import Grade, item_of
 from ..models import from_pretrained_kwargs
 from ..plugins import get_plugin_manager
 from ..sampling import RolloutBatch, SamplingParams, build_sampler, completion_logprobs
@@ -302,7 +302,7 @@ class RFTModule(lightning.LightningModule):
         rollout = self._sample(rows, settings.num_generations)
         sampled = self._clock()
 
-        items = [row for row in rows for _ in range(settings.num_generations)]
+        items = [item_of(row) for row in rows for _ in range(settings.num_generations)]
         pending = self.grading.submit(rollout.texts, items, rollout.tool_calls)
         parts = split_rollout(rollout, self._loss_mask(rollout), settings.micro_batch_size)
         # Model work that needs no grades runs while the grader works: reference and old
@@ -485,7 +485,7 @@ class RFTModule(lightning.LightningModule):
         indices, rows = batch
         generations = self.settings.eval_samples
         rollout = self._sample(rows, generations)
-        items = [row for row in rows for _ in range(generations)]
+        items = [item_of(row) for row in rows for _ in range(generations)]
         graded = self.grading.grade(rollout.texts, items, rollout.tool_calls)
         lengths = rollout.completion_lengths
         for position, (grade, text) in enumerate(zip(graded.grades, rollout.texts)):
