@@ -103,6 +103,8 @@ class Sample:
             if text is None:
                 raise TypeError("a sample dict needs 'output_text'")
             sample = cls.from_text(str(text), value.get("output_tools"))
+            if "output_tools" in value:  # given as they are, not reshaped
+                sample.output_tools = list(value["output_tools"] or [])
             if "output_json" in value:
                 sample.output_json = value["output_json"]
             if "choices" in value:
