@@ -142,7 +142,7 @@ def test_kl_reference_and_several_iterations(tiny_model_path, use_lora):
         lora=LoraSettings(r=4, lora_alpha=8) if use_lora else None,
     )
     module = RFTModule(settings, ROWS, [])
-    assert (module._reference_model is None) == use_lora
+    assert (module.step.reference is None) == use_lora
     steps = StepMetrics()
     trainer = make_trainer(3, steps, limit_val_batches=0)
     trainer.fit(module)
@@ -152,12 +152,13 @@ def test_kl_reference_and_several_iterations(tiny_model_path, use_lora):
     assert any(step["clip_ratio"] > 0 for step in steps.steps)  # the second pass moves off-policy
 
     # the reference log-probs are those of the untouched base model
-    sample = module._sample(ROWS[:2], 2)
+    step = module.step
+    sample = step.sample(module.model, ROWS[:2], 2, module.device)
     base = AutoModelForCausalLM.from_pretrained(tiny_model_path)
     with torch.no_grad():
-        expected = module._logprobs(base, sample)
-        trained = module._logprobs(module.model.eval(), sample)
-    torch.testing.assert_close(module.reference_logprobs(sample), expected, atol=1e-5, rtol=1e-5)
+        expected = step.logprobs(base, sample)
+        trained = step.logprobs(module.model.eval(), sample)
+    torch.testing.assert_close(step.reference_logprobs(module.model, sample), expected, atol=1e-5, rtol=1e-5)
     assert not torch.allclose(trained, expected, atol=1e-3)
 
 

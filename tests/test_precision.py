@@ -34,7 +34,7 @@ def test_bf16_true_reference_starts_with_zero_kl(tiny_model_path):
     settings = replay_settings(str(tiny_model_path), beta=0.1, model_init_kwargs={}, max_grad_norm=None)
     module, run = fit(settings, precision="bf16-true")
     assert next(module.model.parameters()).dtype == torch.bfloat16
-    assert next(module._reference_model.parameters()).dtype == torch.bfloat16
+    assert next(module.step.reference.parameters()).dtype == torch.bfloat16
     assert run.callback_metrics["kl"].item() == 0.0
 
 

@@ -62,7 +62,7 @@ def hand_gradient(settings: ResolvedSettings) -> list[torch.Tensor]:
     """One on-policy GRPO step written out plainly: full logits, group-normalised rewards, the
     loss type's own reduction over the whole batch, one backward pass."""
     module = RFTModule(settings, ROWS, [])  # for its prompt encoding and replay sampler only
-    rollout = module._sample(ROWS, settings.num_generations)
+    rollout = module.step.sample(module.model, ROWS, settings.num_generations, module.device)
     rewards = torch.tensor([(len(text) % 5) / 4 for text in rollout.texts], dtype=torch.float64)
     groups = rewards.view(len(ROWS), settings.num_generations)
     advantages = ((groups - groups.mean(1, keepdim=True)) / (groups.std(1, keepdim=True) + 1e-4)).flatten()
@@ -114,7 +114,7 @@ def test_masked_truncated_completions_leave_the_loss(tiny_model_path):
     settings = replay_settings(str(tiny_model_path), mask_truncated_completions=True, micro_batch_size=4)
     gradients = Gradients()
     module, _ = fit(settings, callbacks=[gradients])
-    rollout = module._sample(ROWS, settings.num_generations)
+    rollout = module.step.sample(module.model, ROWS, settings.num_generations, module.device)
     assert 0 < sum(rollout.truncated) < len(rollout.truncated)  # both kinds are in the batch
     for found, wanted in zip(gradients.updates[0], hand_gradient(settings), strict=True):
         torch.testing.assert_close(found, wanted, rtol=1e-6, atol=1e-10)

@@ -1,28 +1,16 @@
 """``RFTModule``: the GRPO-family training loop as a Lightning ``LightningModule``.
 
-One ``training_step`` takes a batch of prompts (dataset rows) and:
-
-1. samples G completions per prompt with the job's sampler plugin, all prompts at once;
-2. starts grading them in the background and meanwhile, micro-batch by micro-batch, computes the
-   reference log-probs (KL) and, when the rollout is reused for several iterations, its log-probs
-   under the current policy (the same training-mode forward as the loss's), then the first
-   micro-batch's forward pass, whose graph waits for the advantages;
-3. shapes the grades into advantages with the reward shaper plugins (over the whole batch of
-   every process, so group and batch statistics do not depend on the number of processes);
-4. runs ``num_iterations`` optimisation steps on the clipped surrogate (manual optimisation),
-   each accumulating the gradients of every micro-batch of ``micro_batch_size`` samples, with each
-   micro-batch's loss normalised as for the whole step; then steps the learning-rate schedule.
-
-Validation (``validation_step``) samples ``eval_samples`` completions per validation prompt,
-grades them, logs ``valid_reward_mean`` and fires ``rft_on_validation_end``.
+One ``training_step`` takes a batch of prompts (dataset rows) and runs one ``PolicyStep``
+(``step.py``: sample, grade in the background, shape, micro-batched updates) through Lightning's
+manual optimisation, then steps the learning-rate schedule and logs. Validation
+(``validation_step``) samples ``eval_samples`` completions per validation prompt, grades them,
+logs ``valid_reward_mean`` and fires ``rft_on_validation_end``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
-import time
 import warnings
 from typing import Any, ContextManager
 
@@ -34,22 +22,16 @@ from ..data.rows import validate_row
 from ..graders.build import build_grader
 from ..graders.metrics import ScoredSample, flags_of, reward_metrics
 from ..graders.runner import LoadedGrader
-from ..graders.types import Grade, item_of
+from ..graders.types import item_of
 from ..models import from_pretrained_kwargs
 from ..plugins import get_plugin_manager
-from ..sampling import RolloutBatch, SamplingParams, build_sampler, completion_logprobs
-from ..sampling.logprobs import eval_mode
-from ..sampling.prompts import encode_prompt
-from ..sampling.tool_calls import build_tool_call_parser, parse_tool_calls
-from ..shaping import ShapingBatch, build_shapers
 from . import random_state
 from .distributed import gather, rank_and_world
 from .grading import BackgroundGrader
 from .loaders import ResumableDataLoader, train_loader, validation_loader
-from .losses import PolicyLoss, importance_sampling_weights, policy_loss
-from .micro_batches import MicroBatch, split_rollout
 from .optim import MasterWeightAdamW, build_scheduler
 from .settings import ResolvedSettings
+from .step import PolicyStep
 
 
 def load_policy(settings: ResolvedSettings) -> Any:
@@ -95,40 +77,23 @@ RANDOM_STATE_KEY = "rft_random_state"
 VALIDATION_RECORDS_KEY = "rft_validation_records"
 
 
-class _LossTotals:
-    """A step's loss and token-weighted statistics added up over its micro-batches."""
+class _LightningUpdater:
+    """The ``Updater`` of ``rft train``: Lightning's manual optimisation (precision plugins,
+    gradient sync under data parallelism), gradients collected into float32 masters."""
 
-    def __init__(self) -> None:
-        self.loss: Any = 0.0
-        self.tokens: Any = 0.0
-        self.weighted: dict[str, Any] = {}
+    def __init__(self, module: "RFTModule", optimizer: Any):
+        self.module, self.optimizer = module, optimizer
 
-    def add(self, result: PolicyLoss, mask: torch.Tensor) -> None:
-        tokens = mask.sum().float()
-        self.loss = self.loss + result.loss.detach()
-        self.tokens = self.tokens + tokens
-        for name, value in (("kl", result.kl), ("clip_ratio", result.clip_ratio)):
-            if value is not None:
-                self.weighted[name] = self.weighted.get(name, 0.0) + value.detach().float() * tokens
+    def zero_grad(self) -> None:
+        self.optimizer.zero_grad()
 
-    def mean(self, name: str) -> torch.Tensor:
-        """The token-weighted mean of ``name`` over the micro-batches."""
-        return self.weighted[name] / self.tokens.clamp(min=1.0)
+    def backward(self, loss: torch.Tensor, last: bool) -> None:
+        with self.module._gradient_sync(last):
+            self.module.manual_backward(loss)
+        self.optimizer.optimizer.collect_grads()
 
-
-def _mismatch_metrics(mismatch: dict[str, list[torch.Tensor]]) -> dict[str, float]:
-    """``sampling/logprob_difference_{mean,max}``: |policy - sampler| log-prob per counted token;
-    ``sampling/importance_weight_{min,mean,max}`` when the correction is on (TRL's metrics)."""
-    metrics: dict[str, float] = {}
-    for name, key in (("logprob_difference", "difference"), ("importance_weight", "weights")):
-        values = torch.cat(mismatch[key]) if mismatch[key] else None
-        if values is None or not values.numel():
-            continue
-        metrics[f"sampling/{name}_mean"] = values.float().mean().item()
-        metrics[f"sampling/{name}_max"] = values.max().item()
-        if key == "weights":
-            metrics[f"sampling/{name}_min"] = values.min().item()
-    return metrics
+    def step(self, counted: bool) -> None:
+        self.module._optimizer_step(self.optimizer, counted)
 
 
 class RFTModule(lightning.LightningModule):
@@ -147,17 +112,11 @@ class RFTModule(lightning.LightningModule):
         self.model = load_policy(settings).train()  # from_pretrained gives eval mode; train keeps dropout
         # frozen weights (a LoRA base) stay out of checkpoints: a resumed run loads them from `model`
         self.strict_loading = all(parameter.requires_grad for parameter in self.model.parameters())
-        # A frozen copy for the KL term, kept out of the module tree: not trained, not saved.
-        reference = None
-        if settings.beta > 0 and settings.lora is None:
-            reference = copy.deepcopy(self.model).eval().requires_grad_(False)
-        object.__setattr__(self, "_reference_model", reference)
         self.loaded_grader: LoadedGrader | None = build_grader(settings.grader)
-        self.sampler = build_sampler(settings.sampler, self.tokenizer, settings.sampler_options)
-        self.tool_call_parser = build_tool_call_parser(
-            settings.tool_call_parser, self.tokenizer, settings.tool_call_parser_options
-        )
-        self.shapers = build_shapers(settings)
+        # the sampler, tool-call parser, reward shapers and KL reference; kept out of the module
+        # tree (the reference is not trained, not saved)
+        object.__setattr__(self, "step", PolicyStep(settings, self.tokenizer, self.model))
+        self.sampler = self.step.sampler
         self.validation_records: list[dict[str, Any]] = []
         self._grading: BackgroundGrader | None = None
         self._validation_outputs: list[dict[str, Any]] = []
@@ -178,10 +137,6 @@ class RFTModule(lightning.LightningModule):
         rank, world = rank_and_world()
         return validation_loader(self.valid_rows, self.settings.batch_size, rank, world)
 
-    def encode_prompt(self, row: dict[str, Any]) -> list[int]:
-        """The row's chat rendered by the tokenizer's template, cut to ``max_prompt_length`` from the left."""
-        return encode_prompt(self.tokenizer, row, self.settings.max_prompt_length)
-
     # ------------------------------------------------------------- helpers
     @property
     def grading(self) -> BackgroundGrader:
@@ -196,52 +151,6 @@ class RFTModule(lightning.LightningModule):
     @property
     def grader_name(self) -> str:
         return str(self.settings.grader["name"])
-
-    def _sample(self, rows: list[dict[str, Any]], generations: int) -> RolloutBatch:
-        settings = self.settings
-        params = SamplingParams(
-            num_generations=generations,
-            max_new_tokens=settings.max_completion_length,
-            temperature=settings.temperature,
-            top_p=settings.top_p,
-            top_k=settings.top_k,
-            response_format=settings.response_format,
-        )
-        prompts = [self.encode_prompt(row) for row in rows]
-        rollout = self.sampler.sample(self.model, prompts, params)
-        rollout.validate(len(rows))
-        if rollout.tool_calls is None and self.tool_call_parser is not None and any(row.get("tools") for row in rows):
-            parse_tool_calls(rollout, self.tokenizer, self.tool_call_parser, prompts, [row.get("tools") for row in rows])
-        for name in ("prompt_ids", "prompt_mask", "completion_ids", "completion_mask", "logprobs"):
-            value = getattr(rollout, name)
-            if value is not None:
-                setattr(rollout, name, value.to(self.device))
-        return rollout
-
-    def _logprobs(self, model: Any, part: MicroBatch | RolloutBatch) -> torch.Tensor:
-        return completion_logprobs(
-            model,
-            part.prompt_ids,
-            part.prompt_mask,
-            part.completion_ids,
-            part.completion_mask,
-            self.settings.temperature,
-            self.settings.logprob_chunk_size,
-        )
-
-    @torch.no_grad()
-    def reference_logprobs(self, part: MicroBatch | RolloutBatch) -> torch.Tensor:
-        """Log-probs under the reference policy: the base model with the LoRA adapter switched off,
-        or the frozen copy taken before training, in the policy's device and dtype (a precision
-        plugin that converted the policy converts the reference too, so the KL starts at 0)."""
-        if self.settings.lora is not None:
-            with self.model.disable_adapter(), eval_mode(self.model):
-                return self._logprobs(self.model, part)
-        reference, policy = self._reference_model, next(self.model.parameters())
-        current = next(reference.parameters())
-        if (current.device, current.dtype) != (policy.device, policy.dtype):
-            reference.to(device=policy.device, dtype=policy.dtype)
-        return self._logprobs(reference, part)
 
     # ------------------------------------------------------------ training
     def configure_optimizers(self) -> dict[str, Any]:
@@ -297,89 +206,26 @@ class RFTModule(lightning.LightningModule):
         self.validation_records = list(checkpoint.get(VALIDATION_RECORDS_KEY, []))
 
     def training_step(self, rows: list[dict[str, Any]], batch_idx: int) -> torch.Tensor:
-        settings = self.settings
-        started = self._clock()
-        rollout = self._sample(rows, settings.num_generations)
-        sampled = self._clock()
-
-        items = [item_of(row) for row in rows for _ in range(settings.num_generations)]
-        pending = self.grading.submit(rollout.texts, items, rollout.tool_calls)
-        parts = split_rollout(rollout, self._loss_mask(rollout), settings.micro_batch_size)
-        # Model work that needs no grades runs while the grader works: reference and old
-        # log-probs, and the first micro-batch's forward (its graph waits for the advantages).
-        with torch.no_grad():
-            for part in parts:
-                if settings.beta > 0:
-                    part.ref_logprobs = self.reference_logprobs(part)
-                if settings.num_iterations > 1:
-                    part.old_logprobs = self._logprobs(self.model, part)
-        first_logprobs = self._logprobs(self.model, parts[0])
-        waiting = self._clock()
-        graded = pending.result()
-        waited = time.perf_counter() - waiting
-
-        advantages, scored, num_tokens = self._advantages(graded.grades, rollout)
         optimizer, scheduler = self.optimizers(), self.lr_schedulers()
         learning_rate = optimizer.param_groups[0]["lr"]  # the rate of this step's updates
-        losses, kls, clips = [], [], []
-        mismatch: dict[str, list[torch.Tensor]] = {"difference": [], "weights": []}
-        for iteration in range(settings.num_iterations):
-            optimizer.zero_grad()
-            totals = _LossTotals()
-            for index, part in enumerate(parts):
-                logprobs = first_logprobs if iteration == 0 and index == 0 else self._logprobs(self.model, part)
-                old_logprobs = logprobs.detach() if part.old_logprobs is None else part.old_logprobs
-                if iteration == 0:
-                    self._weigh_sampler_mismatch(part, old_logprobs, mismatch)
-                result = policy_loss(
-                    logprobs,
-                    old_logprobs,
-                    advantages[part.rows],
-                    part.loss_mask,
-                    loss_type=settings.loss_type,
-                    epsilon=settings.epsilon,
-                    epsilon_high=settings.epsilon_high,
-                    beta=settings.beta,
-                    ref_logprobs=part.ref_logprobs,
-                    max_completion_length=settings.max_completion_length,
-                    num_tokens=num_tokens,
-                    num_sequences=len(rollout.texts),
-                    bias_correction_kl=settings.use_bias_correction_kl,
-                    importance_weights=part.importance_weights,
-                )
-                with self._gradient_sync(last=index == len(parts) - 1):
-                    self.manual_backward(result.loss)
-                optimizer.optimizer.collect_grads()
-                totals.add(result, part.loss_mask)
-            self._optimizer_step(optimizer, counted=iteration == settings.num_iterations - 1)
-            losses.append(totals.loss)
-            clips.append(totals.mean("clip_ratio"))
-            if settings.beta > 0:
-                kls.append(totals.mean("kl"))
+        report = self.step.run(self.model, rows, self.grading, _LightningUpdater(self, optimizer), self.device)
         scheduler.step()
-        update = getattr(self.sampler, "update_weights", None)
-        if callable(update):
-            update(self.model)
-        finished = self._clock()
 
         batch_size = len(rows)
         synced = {
-            "loss": torch.stack(losses).mean(),
-            "clip_ratio": torch.stack(clips).mean(),
-            "kl": torch.stack(kls).mean() if kls else torch.zeros((), device=self.device),
+            "loss": torch.stack(report.losses).mean(),
+            "clip_ratio": torch.stack(report.clip_ratios).mean(),
+            "kl": torch.stack(report.kls).mean() if report.kls else torch.zeros((), device=self.device),
             "grad_norm": self._grad_norm,
         }
         self.log_dict(synced, on_step=True, on_epoch=False, sync_dist=True, batch_size=batch_size, prog_bar=False)
+        scored = report.scored
         metrics = reward_metrics(scored, "train", self.grader_name)
         metrics["learning_rate"] = learning_rate
-        metrics.update(_mismatch_metrics(mismatch))
+        metrics.update(report.mismatch_metrics())
         metrics["completion_length_mean"] = sum(s.length for s in scored) / max(1, len(scored))
         metrics["completion_truncated_rate"] = sum(s.truncated for s in scored) / max(1, len(scored))
-        metrics["timing/sampling_s"] = sampled - started
-        metrics["timing/grading_s"] = graded.seconds
-        metrics["timing/grading_wait_s"] = waited
-        metrics["timing/training_s"] = finished - sampled - waited  # model work, not waiting on grades
-        metrics["timing/full_iteration_s"] = finished - started
+        metrics.update({f"timing/{phase}_s": seconds for phase, seconds in report.seconds.items()})
         if self.device.type == "cuda":
             metrics["memory/peak_allocated_gib"] = torch.cuda.max_memory_allocated(self.device) / 2**30
             metrics["memory/peak_reserved_gib"] = torch.cuda.max_memory_reserved(self.device) / 2**30
@@ -387,39 +233,6 @@ class RFTModule(lightning.LightningModule):
         self.log_dict(metrics, on_step=True, on_epoch=False, batch_size=batch_size)
         self.log("train_reward_mean", reward_mean, on_step=True, on_epoch=False, prog_bar=True, batch_size=batch_size)
         return synced["loss"]
-
-    def _weigh_sampler_mismatch(
-        self, part: MicroBatch, policy_logprobs: torch.Tensor, mismatch: dict[str, list[torch.Tensor]]
-    ) -> None:
-        """Keep how far the sampler's log-probs are from the policy's (on the tokens the loss
-        counts) and, with ``importance_sampling_correction``, set the weights that correct for it."""
-        if part.sampler_logprobs is None:
-            return
-        counted = part.loss_mask.bool()
-        mismatch["difference"].append((policy_logprobs - part.sampler_logprobs).abs()[counted])
-        settings = self.settings
-        if settings.importance_sampling_correction:
-            weights = importance_sampling_weights(
-                policy_logprobs, part.sampler_logprobs, part.loss_mask, settings.importance_sampling_mode,
-                settings.importance_sampling_clip_min, settings.importance_sampling_clip_max,
-            )
-            part.importance_weights = weights
-            mismatch["weights"].append(weights[counted] if weights.size(1) > 1 else weights[counted.any(dim=1), 0])
-
-    def _clock(self) -> float:
-        """Wall time once the accelerator has finished what was queued, so each phase's time
-        includes its kernels, not only their launch."""
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-        return time.perf_counter()
-
-    def _loss_mask(self, rollout: RolloutBatch) -> torch.Tensor:
-        """The completion tokens the loss counts: all, or only those of completions that ended
-        (``mask_truncated_completions``, as TRL)."""
-        if not self.settings.mask_truncated_completions:
-            return rollout.completion_mask
-        ended = torch.tensor([not cut for cut in rollout.truncated], device=rollout.completion_mask.device)
-        return rollout.completion_mask * ended.unsqueeze(1).to(rollout.completion_mask.dtype)
 
     def _gradient_sync(self, last: bool) -> ContextManager[Any]:
         """Under data parallelism, gradients are averaged over processes once per update, after
@@ -453,38 +266,11 @@ class RFTModule(lightning.LightningModule):
         else:
             self.trainer.strategy.optimizer_step(optimizer.optimizer, closure=lambda: None)
 
-    def _advantages(
-        self, grades: list[Grade], rollout: RolloutBatch
-    ) -> tuple[torch.Tensor, list[ScoredSample], float]:
-        """Shape the grades of every process together; return this process's advantages, every
-        process's scored samples (for metrics) and the DAPO token normaliser (TRL's: the tokens
-        the loss counts over all processes, divided by the number of processes)."""
-        lengths = rollout.completion_lengths
-        local = [ScoredSample.from_grade(g, n, t) for g, n, t in zip(grades, lengths, rollout.truncated)]
-        per_rank = gather(local)
-        rank, world = rank_and_world()
-        offset = sum(len(part) for part in per_rank[:rank])
-        everyone = [sample for part in per_rank for sample in part]
-        batch = ShapingBatch(
-            rewards=[s.reward for s in everyone],
-            sub_rewards=[s.sub_rewards for s in everyone],
-            completion_lengths=[s.length for s in everyone],
-            truncated=[s.truncated for s in everyone],
-            group_size=rollout.num_generations,
-            max_completion_length=self.settings.max_completion_length,
-        )
-        shaped = self.shapers(batch)
-        mine = shaped.advantages[offset : offset + len(local)]  # type: ignore[index]
-        advantages = torch.tensor(mine, dtype=torch.float64, device=self.device)  # the loss takes its dtype
-        masked = self.settings.mask_truncated_completions
-        num_tokens = sum(s.length for s in everyone if not (masked and s.truncated)) / world
-        return advantages, everyone, num_tokens
-
     # ---------------------------------------------------------- validation
     def validation_step(self, batch: tuple[list[int], list[dict[str, Any]]], batch_idx: int) -> None:
         indices, rows = batch
         generations = self.settings.eval_samples
-        rollout = self._sample(rows, generations)
+        rollout = self.step.sample(self.model, rows, generations, self.device)
         items = [item_of(row) for row in rows for _ in range(generations)]
         graded = self.grading.grade(rollout.texts, items, rollout.tool_calls)
         lengths = rollout.completion_lengths
