@@ -12,6 +12,7 @@ from .eval import eval_command
 from .graders import graders
 from .new_grader import new_grader
 from .plugins import plugins
+from .report import report
 from .train import train
 
 
@@ -30,6 +31,7 @@ cli.add_command(eval_command)
 cli.add_command(graders)
 cli.add_command(new_grader)
 cli.add_command(plugins)
+cli.add_command(report)
 cli.add_command(train)
 
 

@@ -9,6 +9,7 @@ The run folder (``trainer.output_dir``) holds, when training is done::
     final/                      the model at the last step, as a Hugging Face folder
     reward_curve.png            train and valid reward against step
     samples.jsonl, samples.md   graded validation samples (prompt, completion, reward, details)
+    report.html                 the run report: curves, error flags, timing, best/worst samples (rft report)
     run.json, summary.json      the job as run, and what came out of it
 """
 
@@ -398,6 +399,7 @@ def build_trainer(
 
 def _write_outputs(trainer: Any, module: Any, folder: Path, job: Job) -> dict[str, str]:
     """The final HF model, the reward curve and the samples table (main process only)."""
+    from ..report import write_run_report
     from .outputs import plot_reward_curve, write_samples
 
     if not trainer.is_global_zero:
@@ -415,4 +417,5 @@ def _write_outputs(trainer: Any, module: Any, folder: Path, job: Job) -> dict[st
     files.update(samples_jsonl=str(jsonl), samples_table=str(markdown))
     if (folder / "best").is_dir():
         files["best_checkpoints"] = str(folder / "best")
+    files["report"] = str(write_run_report(folder))  # last: it is made from the files written above
     return files
