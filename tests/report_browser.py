@@ -66,11 +66,15 @@ class Page:
         self._next_id = 0
         self._session: str | None = None
         self.load = PageLoad()
-        target = self.send("Target.createTarget", url="about:blank")["targetId"]
-        self._session = self.send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
-        for domain in ("Runtime", "Log", "Page", "Network"):
-            self.send(f"{domain}.enable")
-        self.send("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
+        try:
+            target = self.send("Target.createTarget", url="about:blank")["targetId"]
+            self._session = self.send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+            for domain in ("Runtime", "Log", "Page", "Network"):
+                self.send(f"{domain}.enable")
+            self.send("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
+        except BaseException:
+            self.close()
+            raise
 
     def send(self, method: str, **params: Any) -> dict[str, Any]:
         """Call a DevTools method in the tab (``Target.*`` on the browser) and return its result."""
@@ -120,16 +124,21 @@ class Page:
             while b"\0" not in self._buffer:
                 ready, _, _ = select.select([self._replies], [], [], max(0.0, deadline - time.monotonic()))
                 if not ready:
-                    raise TimeoutError("Chromium did not answer within the timeout")
+                    raise TimeoutError(f"Chromium did not answer within {TIMEOUT_S} s; its output:\n{self._output()}")
                 chunk = os.read(self._replies, 1 << 20)
                 if not chunk:
-                    raise EOFError("Chromium closed the DevTools pipe")
+                    raise EOFError(f"Chromium closed the DevTools pipe; its output:\n{self._output()}")
                 self._buffer += chunk
             raw, self._buffer = self._buffer.split(b"\0", 1)
             message = json.loads(raw)
             if wanted(message):
                 return message
             self._record(message)
+
+    def _output(self, characters: int = 3000) -> str:
+        """The end of what Chromium printed, for an error message."""
+        self._stderr.flush()
+        return Path(self._stderr.name).read_text(errors="replace")[-characters:]
 
     def _record(self, event: dict[str, Any]) -> None:
         method, params = event.get("method"), event.get("params", {})

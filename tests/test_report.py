@@ -418,7 +418,10 @@ def browser() -> str:
 def test_the_report_renders_in_headless_chromium(browser, trained_run, tmp_path):
     from PIL import Image
 
-    folder, _ = trained_run
+    folder = tmp_path / "run"
+    folder.mkdir()
+    for name in ("metrics.csv", "samples.jsonl", "run.json", "summary.json"):
+        shutil.copy(trained_run[0] / name, folder / name)
     with (folder / "samples.jsonl").open("a") as handle:  # a hostile completion at the last validation
         handle.write(json.dumps(record(6, "Say something nasty", 0.0, completion=HOSTILE)) + "\n")
     page_path = tmp_path / "report.html"

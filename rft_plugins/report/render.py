@@ -53,7 +53,7 @@ def render_report(run: RunData) -> str:
         script=Markup(script),
         content_security_policy=(
             f"default-src 'none'; script-src {_source_hash(script)}; style-src {_source_hash(style)}; "
-            "img-src data:; base-uri 'none'; form-action 'none'"
+            "base-uri 'none'; form-action 'none'"
         ),
     )
 

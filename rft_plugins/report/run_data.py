@@ -72,8 +72,13 @@ class Validation:
 
     @property
     def reward_mean(self) -> float | None:
-        rewards = [sample.reward for sample in self.samples if sample.reward is not None]
-        return sum(rewards) / len(rewards) if rewards else None
+        return mean_reward(self.samples)
+
+
+def mean_reward(samples: Iterable[Sample]) -> float | None:
+    """The mean over the samples whose reward applies (as ``valid_reward_mean``); None if none does."""
+    rewards = [sample.reward for sample in samples if sample.reward is not None]
+    return sum(rewards) / len(rewards) if rewards else None
 
 
 @dataclass

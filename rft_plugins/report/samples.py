@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .run_data import Sample, Validation
+from .run_data import Sample, Validation, mean_reward
 
 #: samples (or prompts) per tab of the sample browser
 SHOWN_PER_TAB = 10
@@ -47,7 +47,7 @@ def most_improved(first: Validation | None, last: Validation | None, count: int 
     before, after = _by_prompt(first), _by_prompt(last)
     progress = []
     for key in before.keys() & after.keys():
-        first_mean, last_mean = _mean(before[key]), _mean(after[key])
+        first_mean, last_mean = mean_reward(before[key]), mean_reward(after[key])
         if first_mean is not None and last_mean is not None:
             progress.append(PromptProgress(tuple(before[key]), tuple(after[key]), first_mean, last_mean))
     progress.sort(key=lambda prompt: (-prompt.gain, prompt.last[0].prompt.text))
@@ -59,8 +59,3 @@ def _by_prompt(validation: Validation) -> dict[str, list[Sample]]:
     for sample in validation.samples:
         grouped.setdefault(sample.prompt_key, []).append(sample)
     return grouped
-
-
-def _mean(samples: list[Sample]) -> float | None:
-    """The mean reward of one prompt's samples (``Validation.reward_mean`` for a group)."""
-    return Validation(step=0, samples=tuple(samples)).reward_mean
