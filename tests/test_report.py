@@ -28,7 +28,7 @@ from rft_plugins.report.samples import best_samples, most_improved, worst_sample
 from rft_plugins.report.svg import line_chart
 
 HOSTILE = "</script><script>alert(1)</script>"
-REPORT_JS = (Path(__file__).parents[1] / "rft_plugins" / "report" / "templates" / "report.js").read_text()
+REPORT_JS = (Path(__file__).parents[1] / "rft_plugins" / "report" / "report.js").read_text()
 
 
 # ---------------------------------------------------------------------------------- run folders

@@ -20,7 +20,8 @@ from .run_data import RunData
 from .samples import best_samples, most_improved, worst_samples
 from .svg import line_chart
 
-TEMPLATES = files(__package__) / "templates"
+#: the page template, its style and its script: package data files beside this module
+TEMPLATES = files(__package__)
 #: run settings shown in the header, when the run recorded them (run.json's plan and settings)
 SHOWN_SETTINGS = (
     "total_steps", "batch_size", "num_generations", "eval_interval", "eval_samples", "learning_rate",
@@ -33,12 +34,12 @@ def render_report(run: RunData) -> str:
     style = (TEMPLATES / "report.css").read_text(encoding="utf-8")
     script = (TEMPLATES / "report.js").read_text(encoding="utf-8")
     environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True, undefined=jinja2.StrictUndefined,
-        trim_blocks=True, lstrip_blocks=True,
+        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
     )
     environment.filters["number"] = _number
+    template = environment.from_string((TEMPLATES / "report.html.j2").read_text(encoding="utf-8"))
     charts = charts_for(run.metrics)
-    return environment.get_template("report.html.j2").render(
+    return template.render(
         run=run,
         title="/".join(run.folder.resolve().parts[-2:]),  # "runs/quickstart", "demo/run"
         version=__version__,
