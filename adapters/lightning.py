@@ -1,11 +1,20 @@
-"""``RFTCallback``: graders inside an existing Lightning pipeline.
+"""``RFTCallback``: graders, and RFT itself, inside an existing Lightning pipeline.
 
 Add it to any ``Trainer`` whose ``LightningModule`` holds a Hugging Face causal LM: at the end of
 each validation epoch it samples answers to held-out prompts, grades them, and logs
 ``rft/<grader>_reward_mean`` (plus each ``multi`` sub-grader and the error rate), so a supervised
 run can be watched — or checkpointed, or stopped early — by the same reward an RFT job uses.
 
+With ``train=True`` it also trains: from ``start_epoch`` on, every ``every_n_steps`` training
+batches (or after each epoch) it runs GRPO steps on ``train_rows`` with the loop's own sampler,
+graders, reward shapers and loss (``rft_plugins.training.step.PolicyStep``, what ``rft train``
+runs), updating the module's model with its own optimiser (or the module's). A supervised run
+becomes supervised-then-RFT in one ``Trainer.fit``. Its state (steps taken, place in the data,
+optimiser, history, random state) is in Lightning's checkpoints, so a resumed run continues it.
+
 >>> trainer = Trainer(callbacks=[RFTCallback(grader, items, tokenizer=tokenizer)])
+>>> trainer = Trainer(callbacks=[RFTCallback(grader, items, tokenizer=tokenizer, train=True,
+...                                          train_rows=rows, start_epoch=1, every_n_steps=1)])
 """
 
 from __future__ import annotations
@@ -19,11 +28,35 @@ require_extra("train", "rft_plugins.adapters.lightning")
 import lightning.pytorch as pl  # after the check, which names the extra
 import torch
 
+from ..data.rows import validate_row
 from ..graders.build import build_grader
 from ..graders.runner import LoadedGrader
 from ..graders.types import Grade
 
 Generate = Callable[[pl.LightningModule, list[list[dict[str, Any]]]], list[str]]
+
+
+class _PlainUpdater:
+    """The callback's ``Updater``: plain backward passes, the norm clipped, its own optimiser."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, max_grad_norm: float | None):
+        self.optimizer, self.max_grad_norm = optimizer, max_grad_norm
+        self.grad_norm = 0.0
+
+    def zero_grad(self) -> None:
+        self.optimizer.zero_grad()
+
+    def backward(self, loss: torch.Tensor, last: bool) -> None:
+        loss.backward()
+        collect = getattr(self.optimizer, "collect_grads", None)
+        if callable(collect):
+            collect()
+
+    def step(self, counted: bool) -> None:
+        parameters = [p for group in self.optimizer.param_groups for p in group["params"] if p.grad is not None]
+        if parameters:
+            self.grad_norm = float(torch.nn.utils.clip_grad_norm_(parameters, self.max_grad_norm or float("inf")))
+        self.optimizer.step()
 
 
 class RFTCallback(pl.Callback):
@@ -47,9 +80,20 @@ class RFTCallback(pl.Callback):
         every_n_epochs: int = 1,
         log_prefix: str = "rft",
         grader_timeout: float | None = 120.0,
+        train: bool = False,
+        train_rows: Sequence[dict[str, Any]] | None = None,
+        settings: dict[str, Any] | None = None,
+        start_epoch: int = 0,
+        every_n_steps: int | None = None,
+        steps_per_epoch: int = 1,
+        optimizer: str = "own",
     ):
         if generate is None and tokenizer is None:
             raise ValueError("RFTCallback needs a tokenizer (or a generate function)")
+        if train and (tokenizer is None or not train_rows):
+            raise ValueError("RFTCallback(train=True) needs a tokenizer and train_rows (OpenAI RFT rows)")
+        if optimizer not in ("own", "module"):
+            raise ValueError(f"optimizer is 'own' (AdamW at settings' learning_rate) or 'module', not {optimizer!r}")
         self.grader = grader if isinstance(grader, LoadedGrader) else build_grader(grader)
         self.items = list(items)
         self.tokenizer = tokenizer
@@ -61,6 +105,17 @@ class RFTCallback(pl.Callback):
         self.grader_timeout = grader_timeout
         self.history: list[dict[str, float]] = []
         self.last_samples: list[dict[str, Any]] = []
+        self.train = train
+        self.train_rows = [validate_row(row, f"train_rows[{n}]") for n, row in enumerate(train_rows or [])]
+        self.settings_options = dict(settings or {})
+        self.start_epoch, self.every_n_steps, self.steps_per_epoch = start_epoch, every_n_steps, steps_per_epoch
+        self.optimizer_choice = optimizer
+        self.rft_steps = 0  # GRPO steps taken
+        self.rows_served = 0  # place in the shuffled training rows (epochs run on)
+        self._step: Any = None  # the PolicyStep, its grading thread and optimiser: built on first use
+        self._grading: Any = None
+        self._optimizer: torch.optim.Optimizer | None = None
+        self._pending_optimizer_state: dict[str, Any] | None = None
 
     @torch.no_grad()
     def _generate_with_hf(self, pl_module: pl.LightningModule, conversations: list[list[dict]]) -> list[str]:
@@ -111,11 +166,118 @@ class RFTCallback(pl.Callback):
             for item, text, grade in zip(shard, texts, grades)
         ]
 
+    # ---------------------------------------------------------------------------- training
+    @property
+    def best_reward(self) -> float | None:
+        """The best held-out reward seen so far."""
+        key = f"{self.log_prefix}/{self.grader.name}_reward_mean"
+        rewards = [entry[key] for entry in self.history if key in entry]
+        return max(rewards) if rewards else None
+
+    def _settings(self) -> Any:
+        from ..training.settings import ResolvedSettings
+
+        options = {"batch_size": 4, "num_generations": 4, "max_completion_length": self.generation["max_new_tokens"],
+                   **self.settings_options}
+        return ResolvedSettings(model="<the module's model>", grader=dict(self.grader.config), **options)
+
+    def _setup_training(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        from ..training.grading import BackgroundGrader
+        from ..training.optim import MasterWeightAdamW
+        from ..training.step import PolicyStep
+
+        if trainer.world_size > 1:
+            raise RuntimeError("RFTCallback(train=True) trains in one process; for data parallelism use rft train")
+        settings = self._settings()
+        model = getattr(pl_module, self.model_attribute)
+        self._step = PolicyStep(settings, self.tokenizer, model)
+        self._grading = BackgroundGrader(self.grader, settings.grader_concurrency, settings.grader_timeout)
+        if self.optimizer_choice == "module":
+            self._optimizer = trainer.optimizers[0]
+        else:
+            trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
+            self._optimizer = MasterWeightAdamW(
+                trainable, master_weights=settings.master_weights, lr=settings.learning_rate,
+                weight_decay=settings.weight_decay,
+            )
+            if self._pending_optimizer_state is not None:
+                self._optimizer.load_state_dict(self._pending_optimizer_state)
+                self._pending_optimizer_state = None
+
+    def _next_rows(self, count: int) -> list[dict[str, Any]]:
+        """The next ``count`` training rows, each pass over them shuffled by the seed and the pass."""
+        import random
+
+        settings = self._step.settings
+        rows = []
+        while len(rows) < count:
+            epoch, position = divmod(self.rows_served, len(self.train_rows))
+            order = list(range(len(self.train_rows)))
+            random.Random(settings.seed + epoch).shuffle(order)
+            rows.append(self.train_rows[order[position]])
+            self.rows_served += 1
+        return rows
+
+    def _train_steps(self, trainer: pl.Trainer, pl_module: pl.LightningModule, count: int) -> None:
+        """``count`` GRPO steps on the module's model, logged as ``rft/train_*``."""
+        from ..graders.metrics import reward_metrics
+
+        if self._step is None:
+            self._setup_training(trainer, pl_module)
+        model = getattr(pl_module, self.model_attribute)
+        updater = _PlainUpdater(self._optimizer, self._step.settings.max_grad_norm)
+        was_training = model.training
+        model.train()
+        try:
+            for _ in range(count):
+                rows = self._next_rows(self._step.settings.batch_size)
+                report = self._step.run(model, rows, self._grading, updater, pl_module.device)
+                self.rft_steps += 1
+                metrics = reward_metrics(report.scored, "train", self.grader.name)
+                logged = {f"{self.log_prefix}/train_reward_mean": metrics["train_reward_mean"],
+                          f"{self.log_prefix}/loss": float(torch.stack(report.losses).mean()),
+                          f"{self.log_prefix}/grad_norm": updater.grad_norm,
+                          f"{self.log_prefix}/steps": float(self.rft_steps)}
+                for key, value in logged.items():
+                    pl_module.log(key, value, on_step=True, on_epoch=False, batch_size=len(rows))
+        finally:
+            model.train(was_training)
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
+        """Every ``every_n_steps`` batches from ``start_epoch`` on: one GRPO step."""
+        if (self.train and self.every_n_steps and trainer.current_epoch >= self.start_epoch
+                and (trainer.global_step % self.every_n_steps == 0)):
+            self._train_steps(trainer, pl_module, 1)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Without ``every_n_steps``: ``steps_per_epoch`` GRPO steps after each epoch from ``start_epoch``."""
+        if self.train and not self.every_n_steps and trainer.current_epoch >= self.start_epoch:
+            self._train_steps(trainer, pl_module, self.steps_per_epoch)
+
+    # ----------------------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
-        return {"history": self.history}
+        """History, GRPO steps, place in the data, the own optimiser's state, the random state."""
+        from ..training import random_state
+
+        state: dict[str, Any] = {"history": self.history, "rft_steps": self.rft_steps, "rows_served": self.rows_served}
+        if self.train:
+            state["random_state"] = random_state.capture()
+            if self.optimizer_choice == "own" and self._optimizer is not None:
+                state["optimizer"] = self._optimizer.state_dict()
+        return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        from ..training import random_state
+
         self.history = list(state_dict.get("history", []))
+        self.rft_steps = int(state_dict.get("rft_steps", 0))
+        self.rows_served = int(state_dict.get("rows_served", 0))
+        self._pending_optimizer_state = state_dict.get("optimizer")
+        if "random_state" in state_dict:
+            random_state.restore(state_dict["random_state"])
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if self._grading is not None:
+            self._grading.close()
+            self._grading = None
         self.grader.close()

@@ -36,3 +36,11 @@ def test_trl_example():
 def test_lightning_example():
     output = run("examples/lightning_callback.py", "--epochs", "1")
     assert re.search(r"^epoch 0: answer_similarity=\d\.\d{3}$", output, re.M)
+
+
+def test_sft_then_rft_example_learns_after_the_switch():
+    output = run("examples/lightning_sft_then_rft.py", "--epochs", "6", "--switch-epoch", "1")
+    rewards = [float(value) for value in re.findall(r"^epoch \d \((?:SFT|SFT\+RFT)\): has_a=(\d\.\d{3})$", output, re.M)]
+    assert len(rewards) == 6 and "epoch 0 (SFT):" in output and "epoch 1 (SFT+RFT):" in output
+    assert rewards[0] <= 0.25 and max(rewards[2:]) >= 0.5  # flat under SFT alone, rising with RFT
+    assert re.search(r"^20 RFT steps; best held-out reward \d\.\d{3}$", output, re.M)  # 4 batches x 5 epochs

@@ -91,3 +91,68 @@ def test_custom_generate_is_used_and_history_round_trips(tiny_model_path, tmp_pa
 def test_needs_a_tokenizer_or_generate():
     with pytest.raises(ValueError, match="tokenizer"):
         RFTCallback(GRADER, ITEMS)
+
+
+HAS_A = {"type": "string_check", "name": "has_a", "input": "{{ sample.output_text }}", "reference": "a",
+         "operation": "like"}
+RFT_ROWS = [{"messages": [{"role": "user", "content": word}]} for word in ("hello", "say", "x", "abc", "query", "zz")]
+
+
+def sft_then_rft(path, epochs, checkpoint=None, save_after_epoch=None, folder=None, optimizer="own"):
+    """A supervised run with RFT steps after every batch from epoch 1; the weights' digest."""
+    import hashlib
+
+    from lightning.pytorch.callbacks import Callback
+
+    class Save(Callback):
+        def on_train_epoch_end(self, trainer, module):
+            if trainer.current_epoch == save_after_epoch:
+                trainer.save_checkpoint(folder / "checkpoint.ckpt")
+
+    pl.seed_everything(0, verbose=False)
+    module = LanguageModelling(path)
+    callback = RFTCallback(
+        HAS_A, ITEMS, tokenizer=module.tokenizer, max_new_tokens=4, train=True, train_rows=RFT_ROWS, start_epoch=1,
+        every_n_steps=1, optimizer=optimizer,
+        settings={"learning_rate": 5e-3, "num_generations": 4, "batch_size": 2, "max_completion_length": 4},
+    )
+    trainer = pl.Trainer(
+        max_epochs=epochs, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        num_sanity_val_steps=0, callbacks=[callback] + ([Save()] if save_after_epoch is not None else []),
+    )
+    texts = ["the cat sat on the mat"] * 4
+    trainer.fit(module, DataLoader(texts, batch_size=2), DataLoader(texts[:2], batch_size=2), ckpt_path=checkpoint)
+    digest = hashlib.sha256(b"".join(p.detach().numpy().tobytes() for p in module.model.parameters())).hexdigest()
+    return callback, trainer, digest
+
+
+def test_rft_steps_run_from_the_start_epoch_and_train_the_model(tiny_model_path, tmp_path):
+    """Epoch 0 is supervised only; from epoch 1 each batch is followed by a GRPO step, logged."""
+    callback, trainer, trained = sft_then_rft(tiny_model_path, epochs=2)
+    assert callback.rft_steps == 2 and callback.rows_served == 2 * 2  # 2 batches in epoch 1, 2 prompts each
+    assert "rft/train_reward_mean" in trainer.callback_metrics and "rft/loss" in trainer.callback_metrics
+    assert trainer.callback_metrics["rft/steps"].item() == 2
+    _, _, supervised_only = sft_then_rft(tiny_model_path, epochs=1)
+    assert trained != supervised_only and callback.best_reward is not None
+
+
+def test_a_resumed_run_continues_the_rft_steps_exactly(tiny_model_path, tmp_path):
+    """Checkpointed after epoch 1 and resumed: the same RFT steps, place in the data, optimiser
+    and random state as the uninterrupted run, and the same final weights."""
+    whole, _, uninterrupted = sft_then_rft(tiny_model_path, epochs=3, save_after_epoch=1, folder=tmp_path)
+    resumed, _, continued = sft_then_rft(tiny_model_path, epochs=3, checkpoint=str(tmp_path / "checkpoint.ckpt"))
+    assert (resumed.rft_steps, resumed.rows_served) == (whole.rft_steps, whole.rows_served) == (4, 8)
+    assert continued == uninterrupted
+
+
+def test_train_mode_needs_rows_and_a_known_optimizer():
+    with pytest.raises(ValueError, match="train_rows"):
+        RFTCallback(GRADER, ITEMS, tokenizer=object(), train=True)
+    with pytest.raises(ValueError, match="'own'"):
+        RFTCallback(GRADER, ITEMS, tokenizer=object(), train=True, train_rows=RFT_ROWS, optimizer="sgd")
+
+
+def test_rft_steps_can_use_the_modules_optimizer(tiny_model_path):
+    callback, trainer, _ = sft_then_rft(tiny_model_path, epochs=2, optimizer="module")
+    assert callback._optimizer is trainer.optimizers[0] and callback.rft_steps == 2
+    assert "optimizer" not in callback.state_dict()  # Lightning checkpoints the module's optimiser itself
