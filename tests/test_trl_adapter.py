@@ -115,29 +115,32 @@ def test_grpo_trainer_logs_per_grader_rewards(tiny_model_path, tmp_path):
         assert "rewards/combo/a/mean" in entry
 
 
+def register_grader(kind: str, grade) -> None:
+    """Register a plugin grader type whose ``grade(sample, item)`` is ``grade``."""
+    from rft_plugins import hookimpl
+    from rft_plugins.plugins import get_plugin_manager
+
+    class Grader:
+        def __init__(self, config):
+            self.name = config["name"]
+
+        def grade(self, sample, item):
+            return grade(sample, item)
+
+    class Plugin:
+        @hookimpl
+        def rft_register_graders(self, register):
+            register(kind, Grader)
+
+    get_plugin_manager().register(Plugin(), name=f"{kind}-plugin")
+
+
 def test_only_per_sample_columns_reach_graders_and_items_match_rft_train():
     """TRL passes dataset columns and other keyword arguments alike: only sequences as long as the
     completions are columns; a callable or a string is not indexed. ``prompt`` and ``messages``
     are both there, as under ``rft train``."""
     seen = []
-
-    class Recorder:
-        def __init__(self, config):
-            self.name = config["name"]
-
-        def grade(self, sample, item):
-            seen.append(item)
-            return 1.0
-
-    from rft_plugins import hookimpl
-    from rft_plugins.plugins import get_plugin_manager
-
-    class Plugin:
-        @hookimpl
-        def rft_register_graders(self, register):
-            register("recorder", Recorder)
-
-    get_plugin_manager().register(Plugin(), name="recorder-plugin")
+    register_grader("recorder", lambda sample, item: seen.append(item) or 1.0)
     [reward] = reward_funcs({"type": "recorder", "name": "rec"})
     rewards = reward(prompts=["say a", [{"role": "user", "content": "say b"}]], completions=["a", "b"],
                      letter=["a", "b"], callback=print, tag="xy", per_batch=[1, 2, 3], trainer_state=object())
@@ -151,24 +154,7 @@ def test_cheap_graders_grade_in_the_callers_thread():
     import threading
 
     threads = set()
-
-    class Where:
-        def __init__(self, config):
-            self.name = config["name"]
-
-        def grade(self, sample, item):
-            threads.add(threading.get_ident())
-            return 0.0
-
-    from rft_plugins import hookimpl
-    from rft_plugins.plugins import get_plugin_manager
-
-    class Plugin:
-        @hookimpl
-        def rft_register_graders(self, register):
-            register("where", Where)
-
-    get_plugin_manager().register(Plugin(), name="where-plugin")
+    register_grader("where", lambda sample, item: threads.add(threading.get_ident()) or 0.0)
     [reward] = reward_funcs({"type": "where", "name": "w"})
     reward(prompts=["p"] * 16, completions=["c"] * 16)
     assert threads == {threading.get_ident()}
