@@ -5,6 +5,7 @@ written by ``rft train`` at the end of every run. See docs/report.md."""
 from __future__ import annotations
 
 import logging
+import shlex
 from pathlib import Path
 
 from markupsafe import escape
@@ -40,6 +41,6 @@ def write_run_report(folder: str | Path) -> Path:
         atomic_write_text(path, (
             "<!doctype html><meta charset='utf-8'><title>RFT run report</title>"
             f"<p>The report could not be built: {escape(f'{type(error).__name__}: {error}')}</p>"
-            f"<p>Rebuild it with <code>rft report {escape(str(folder))}</code>.</p>"
+            f"<p>Rebuild it with <code>rft report {escape(shlex.quote(str(folder)))}</code>.</p>"
         ))
         return path

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import math
+import shlex
 from importlib.resources import files
 from typing import Any
 
@@ -43,6 +44,7 @@ def render_report(run: RunData) -> str:
         run=run,
         title="/".join(run.folder.resolve().parts[-2:]),  # "runs/quickstart", "demo/run"
         version=__version__,
+        rebuild=f"rft report {shlex.quote(str(run.folder))}",
         overview=_overview(run),
         settings=_settings(run.record),
         charts=[(chart, line_chart(chart)) for chart in charts],
