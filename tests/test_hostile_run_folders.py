@@ -14,6 +14,7 @@ import os
 import re
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import pytest
 import torch
 from train_jobs import RFT, chat, metric_rows, run_rft, steps_with, write_job
 
+from rft_plugins.training.interrupts import RunInterrupted
 from rft_plugins.training.run import RunError, train
 from rft_plugins.training.run_folder import MARKER_KEY, plan_run_folder, prepare_run_folder
 
@@ -185,28 +187,24 @@ os.replace = replace
 
 @pytest.fixture(scope="module")
 def stopped_runs(tmp_path_factory, tiny_model_path) -> dict[str, tuple[Path, subprocess.CompletedProcess]]:
-    """Three ``rft train`` processes at once (the machine has two cores; each uses one thread):
-    one sent SIGTERM and one SIGINT once their first step is logged, one killed with SIGKILL the
-    moment its first resume checkpoint is renamed into place."""
-    folders = {name: tmp_path_factory.mktemp(name) for name in ("SIGTERM", "SIGINT", "SIGKILL")}
+    """Two ``rft train`` processes at once (the machine has two cores; each uses one thread): one
+    sent SIGTERM once its first step is logged, one killed with SIGKILL the moment its first
+    resume checkpoint is renamed into place."""
+    folders = {name: tmp_path_factory.mktemp(name) for name in ("SIGTERM", "SIGKILL")}
     (folders["SIGKILL"] / "kill_after_checkpoint.py").write_text(KILL_AFTER_CHECKPOINT)
     env = {**os.environ, "RFT_PLUGINS": "kill_after_checkpoint",
            "PYTHONPATH": os.pathsep.join([str(folders["SIGKILL"]), os.environ.get("PYTHONPATH", "")])}
     processes = {
         # no scheduled checkpoint before the end: the one the signal asks for is the only one
         "SIGTERM": launch(small_job(folders["SIGTERM"], tiny_model_path, save_steps=1000)),
-        "SIGINT": launch(small_job(folders["SIGINT"], tiny_model_path, save_steps=1000)),
         "SIGKILL": launch(small_job(folders["SIGKILL"], tiny_model_path, save_steps=1), "--max-steps", "2", env=env),
     }
-    pending = {"SIGTERM", "SIGINT"}
+    first_row = folders["SIGTERM"] / "run" / "metrics.csv"  # the first step's row: training is on
     deadline = time.monotonic() + 180
-    while pending and time.monotonic() < deadline:
-        for name in sorted(pending):
-            if (folders[name] / "run" / "metrics.csv").is_file():  # the first step's row: training is on
-                processes[name].send_signal(getattr(signal, name))
-                pending.discard(name)
-            assert processes[name].poll() is None, processes[name].stderr.read()[-3000:]
+    while not first_row.is_file() and time.monotonic() < deadline:
+        assert processes["SIGTERM"].poll() is None, processes["SIGTERM"].stderr.read()[-3000:]
         time.sleep(0.02)
+    processes["SIGTERM"].send_signal(signal.SIGTERM)
     results = {}
     for name, process in processes.items():
         stdout, stderr = process.communicate(timeout=180)
@@ -218,19 +216,43 @@ def checkpoint_step(run: Path) -> int:
     return int(torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["global_step"])
 
 
-@pytest.mark.parametrize("name", ["SIGTERM", "SIGINT"])
-def test_a_signal_ends_the_run_with_a_checkpoint_a_message_and_a_non_zero_exit(stopped_runs, name):
-    """Before: SIGTERM made ``rft train --json`` exit 0 with nothing on stdout and no final model."""
-    folder, process = stopped_runs[name]
-    run = folder / "run"
-    assert process.returncode == 128 + getattr(signal, name), process.stderr[-3000:]
-    message = process.stderr.strip().splitlines()[-1]
+def assert_stopped_at_a_checkpoint(run: Path, message: str, name: str) -> None:
+    """The run ended after a whole step, whose checkpoint and metrics row are written, unfinished."""
     step = checkpoint_step(run)
-    assert message == f"Stopped: stopped by {name} after step {step} of 40; checkpoints/last.ckpt holds step {step}; " \
+    assert message == f"stopped by {name} after step {step} of 40; checkpoints/last.ckpt holds step {step}; " \
         "continue with --resume"
-    assert process.stdout == ""
     assert steps_with(metric_rows(run / "metrics.csv"), "train_reward_mean") == list(range(1, step + 1))
     assert not (run / "final").exists() and not (run / "summary.json").exists()
+
+
+def test_sigterm_ends_the_run_with_a_checkpoint_a_message_and_exit_143(stopped_runs):
+    """Before: SIGTERM made ``rft train --json`` exit 0 with nothing on stdout and no final model."""
+    folder, process = stopped_runs["SIGTERM"]
+    assert process.returncode == 143, process.stderr[-3000:]
+    last_line = process.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("Stopped: ") and process.stdout == ""
+    assert_stopped_at_a_checkpoint(folder / "run", last_line.removeprefix("Stopped: "), "SIGTERM")
+
+
+def test_sigint_ends_the_run_the_same_way(tmp_path, tiny_model_path):
+    """Ctrl-C in the Python API (the main thread): ``RunInterrupted`` with the shell's status 130."""
+    job = small_job(tmp_path, tiny_model_path, save_steps=1000)
+    first_row = tmp_path / "run" / "metrics.csv"
+
+    def interrupt_once_training() -> None:
+        while not first_row.is_file():
+            time.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    swallow = signal.signal(signal.SIGINT, lambda *_: None)  # were the run not listening, ignore it
+    try:
+        threading.Thread(target=interrupt_once_training, daemon=True).start()
+        with pytest.raises(RunInterrupted) as caught:
+            train(job, progress_bar=False)
+    finally:
+        signal.signal(signal.SIGINT, swallow)
+    assert caught.value.exit_status == 130
+    assert_stopped_at_a_checkpoint(tmp_path / "run", str(caught.value), "SIGINT")
 
 
 def test_a_run_killed_right_after_a_checkpoint_keeps_that_steps_metrics_row(stopped_runs):
