@@ -181,7 +181,7 @@ class open_page:
         self._profile.cleanup()
 
 
-def screenshot_for_readme(run_folder: Path, png: Path, height: int = 1150, colours: int = 64) -> Path:
+def screenshot_for_readme(run_folder: Path, png: Path, height: int = 1150, colours: int = 128) -> Path:
     """The top of a run's report (overview and the first charts), with its colours reduced so the
     PNG stays small enough to commit."""
     import io

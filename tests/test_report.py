@@ -154,8 +154,8 @@ def test_missing_files_are_noted_and_the_rest_is_reported(tmp_path):
     write_metrics(tmp_path, training_rows(4))
     run = read_run(tmp_path)
     assert any("samples.jsonl is missing" in note for note in run.notes)
-    assert any("summary.json is missing" in note for note in run.notes)
     assert any("run.json is missing" in note for note in run.notes)
+    assert not any("summary.json" in note for note in run.notes)  # not written yet: a run still going
     page = render_report(run)
     assert 'id="chart-reward"' in page and "No validation samples" in page
     assert "samples.jsonl is missing" in page
@@ -402,6 +402,7 @@ def test_rft_train_writes_the_report(trained_run):
     page = (folder / REPORT_FILE).read_text()
     assert 'id="chart-reward"' in page and 'id="chart-error-flags"' in page and 'data-tab="improved"' in page
     assert "3 validations ran" in page
+    assert "<h2>Notes</h2>" not in page  # every file it reads was there
 
 
 @pytest.fixture(scope="module")

@@ -106,8 +106,8 @@ def read_run(folder: str | Path) -> RunData:
     run = RunData(folder=folder)
     run.metrics = _read_metrics(folder / METRICS_FILE, run.notes)
     run.record = _read_json_object(folder / RUN_RECORD_FILE, run.notes)
-    run.summary = _read_json_object(folder / SUMMARY_FILE, run.notes, missing_note="the run has not ended yet, or was "
-                                    "stopped before writing it")
+    # no summary yet is normal: a running run, and the report rft train writes just before it
+    run.summary = _read_json_object(folder / SUMMARY_FILE, run.notes, expected=False)
     _read_validations(folder / SAMPLES_FILE, run)
     return run
 
@@ -125,9 +125,11 @@ def _read_metrics(path: Path, notes: list[str]) -> dict[str, Points]:
         return {}
 
 
-def _read_json_object(path: Path, notes: list[str], missing_note: str = "") -> dict[str, Any]:
+def _read_json_object(path: Path, notes: list[str], expected: bool = True) -> dict[str, Any]:
+    """The JSON object in ``path``; ``{}`` with a note when it is damaged, or missing though ``expected``."""
     if not path.is_file():
-        notes.append(f"{path.name} is missing" + (f" ({missing_note})" if missing_note else ""))
+        if expected:
+            notes.append(f"{path.name} is missing")
         return {}
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
