@@ -191,3 +191,32 @@ def test_importance_weights_correct_for_a_sampler_whose_logprobs_differ(tiny_mod
     fit(replay_settings(str(tiny_model_path), sampler_options={"logprob": -5.0}, micro_batch_size=5),
         callbacks=[uncorrected])
     assert not torch.allclose(uncorrected.updates[0][0], gradients.updates[0][0])
+
+
+def test_a_grader_that_blocks_the_grading_thread_stops_the_step_instead_of_hanging(tiny_model_path, fresh_plugins):
+    """Per-grade timeouts cannot fire when a grader blocks the event loop itself; the step's own
+    deadline (waves of grades x grader_timeout, plus one) still ends the wait."""
+    import time as clock
+
+    from rft_plugins import hookimpl
+
+    class Blocking:
+        def __init__(self, config):
+            self.name = config["name"]
+
+        async def agrade(self, sample, item):
+            clock.sleep(3)  # blocks the loop: no timeout of the event loop can interrupt it
+            return 1.0
+
+    class Plugin:
+        @hookimpl
+        def rft_register_graders(self, register):
+            register("blocking", Blocking)
+
+    fresh_plugins.get_plugin_manager().register(Plugin(), name="blocking")
+    settings = replay_settings(str(tiny_model_path), grader={"type": "blocking", "name": "b"}, grader_timeout=0.2,
+                               batch_size=1, num_generations=2)
+    started = clock.perf_counter()
+    with pytest.raises(RuntimeError, match="blocks the grading thread"):
+        fit(settings)
+    assert clock.perf_counter() - started < 30

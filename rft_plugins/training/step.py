@@ -11,6 +11,7 @@ plain PyTorch) is the caller's, through the ``Updater``.
 
 from __future__ import annotations
 
+import concurrent.futures
 import copy
 import time
 from dataclasses import dataclass, field
@@ -91,6 +92,14 @@ class StepReport:
             if key == "weights":
                 metrics[f"sampling/{name}_min"] = values.min().item()
         return metrics
+
+
+def grading_deadline(settings: ResolvedSettings, samples: int) -> float:
+    """How long a step may wait for its grades: every grade is bounded by ``grader_timeout``, so a
+    batch takes at most its waves of ``grader_concurrency`` grades (one wave more of slack). Past it
+    something blocks the grading thread itself, and the run stops with an error instead of hanging."""
+    waves = -(-samples // max(1, settings.grader_concurrency))
+    return settings.grader_timeout * (waves + 1)
 
 
 def clock(device: torch.device) -> float:
@@ -192,7 +201,14 @@ class PolicyStep:
                     part.old_logprobs = self.logprobs(model, part)
         first_logprobs = self.logprobs(model, parts[0])
         waiting = clock(device)
-        graded = pending.result()
+        deadline = grading_deadline(settings, len(rollout.texts))
+        try:
+            graded = pending.result(timeout=deadline)
+        except concurrent.futures.TimeoutError as error:  # the builtin TimeoutError only from Python 3.11
+            raise RuntimeError(
+                f"grading {len(rollout.texts)} samples took over {deadline:.0f} s although each grade is bounded by "
+                "grader_timeout: a grader blocks the grading thread (a synchronous call inside an async grade?)"
+            ) from error
         waited = time.perf_counter() - waiting
 
         advantages, scored, num_tokens = self.advantages(graded.grades, rollout, device)
