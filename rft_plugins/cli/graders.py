@@ -111,6 +111,63 @@ def validate_command(grader: str) -> None:
     click.echo("valid")
 
 
+@graders.command("check")
+@click.argument("job", required=False, type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--grader", "grader_spec", help="A grader JSON/YAML file or inline JSON (default: the job's).")
+@click.option("--data", type=click.Path(path_type=Path), help="Rows to check against (default: the job's "
+              "training file).")
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True, help="Check the first N rows.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def check_command(job: Path | None, grader_spec: str | None, data: Path | None, limit: int, as_json: bool) -> None:
+    """Check a grader before training on it: each row's reference answer should score 1, an empty
+    and a random answer low, and nothing should raise an error flag.
+
+    Every grader (and multi sub-grader) that compares an `input` with a row's `reference` is given
+    the reference as the answer. Exits 1 when something looks wrong, listing what.
+
+    \b
+    rft graders check job.yaml
+    rft graders check --grader grader.json --data train.jsonl --json
+    """
+    from ..data.loading import load_rows
+    from ..graders.check import check_grader
+
+    config: Any = load_document(grader_spec) if grader_spec is not None else None
+    location: Any = data
+    if job is not None:
+        from ..training.job import JobError, load_job
+
+        try:
+            loaded = load_job(job)
+        except JobError as error:
+            raise click.ClickException(str(error)) from error
+        config = config if config is not None else loaded.grader
+        location = location if location is not None else loaded.training_file
+    if config is None or location is None:
+        raise click.UsageError("give a JOB, or --grader and --data")
+    try:
+        report = check_grader(config, load_rows(str(location))[:limit])
+    except GraderConfigError as error:
+        raise click.ClickException(f"invalid grader: {error}") from error
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        table = Table(title=f"grader check on {report.rows} rows")
+        for column in ("answer", "mean reward", "flags"):
+            table.add_column(column)
+        for name, probe in report.probes.items():
+            flags = ", ".join(f"{flag} x{count}" for flag, count in probe.flags.items()) or "-"
+            table.add_row(name, "-" if probe.mean is None else f"{probe.mean:.3f}", flags)
+        console = Console()
+        console.print(table)
+        for line in report.problems:
+            console.print(f"[red]problem[/red]: {line}")
+        for line in report.notes:
+            console.print(f"note: {line}")
+        console.print("the grader looks right" if not report.problems else f"{len(report.problems)} problem(s)")
+    sys.exit(1 if report.problems else 0)
+
+
 @graders.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_command(as_json: bool) -> None:
