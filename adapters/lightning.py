@@ -32,6 +32,7 @@ from ..data.rows import validate_row
 from ..graders.build import build_grader
 from ..graders.runner import LoadedGrader
 from ..graders.types import Grade
+from ..training.grading import lightning_trainer_state
 
 Generate = Callable[[pl.LightningModule, list[list[dict[str, Any]]]], list[str]]
 
@@ -156,7 +157,8 @@ class RFTCallback(pl.Callback):
             texts = self.generate(pl_module, [item["messages"] for item in shard])
         finally:
             pl_module.train(was_training)
-        grades = self.grader.grade_batch(texts, shard, timeout=self.grader_timeout)
+        grades = self.grader.grade_batch(texts, shard, timeout=self.grader_timeout,
+                                         trainer_state=lightning_trainer_state(trainer))
         metrics = self._metrics(grades)
         for key, value in metrics.items():
             pl_module.log(key, value, sync_dist=trainer.world_size > 1, on_epoch=True)
@@ -231,7 +233,8 @@ class RFTCallback(pl.Callback):
         try:
             for _ in range(count):
                 rows = self._next_rows(self._step.settings.batch_size)
-                report = self._step.run(model, rows, self._grading, updater, pl_module.device)
+                report = self._step.run(model, rows, self._grading, updater, pl_module.device,
+                                        lightning_trainer_state(trainer))
                 self.rft_steps += 1
                 metrics = reward_metrics(report.scored, "train", self.grader.name)
                 logged = {f"{self.log_prefix}/train_reward_mean": metrics["train_reward_mean"],

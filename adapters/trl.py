@@ -20,6 +20,10 @@ With TRL's own CLI (``trl grpo --reward_funcs module.attr``), a grader file beco
 function through the environment: ``RFT_GRADER=grader.json trl grpo --reward_funcs
 rft_plugins.adapters.trl.env_grader ...`` (several files: ``RFT_GRADER=a.json,b.json`` and
 ``env_grader_0``, ``env_grader_1``, ...).
+
+TRL's ``trainer_state`` reaches graders that ask for it (a ``grade`` with a ``trainer_state``
+parameter, ``rft_plugins.graders.trainer_state``) as ``{"global_step", "epoch", "max_steps"}``,
+as under ``rft train``: a curriculum grader works on both engines.
 """
 
 from __future__ import annotations
@@ -28,7 +32,13 @@ from typing import Any, Callable, Sequence
 
 from ..graders.build import build_grader
 from ..graders.runner import LoadedGrader
+from ..graders.trainer_state import TrainerState, trainer_state
 from ..graders.types import Grade, Sample
+
+#: how a reward function turns TRL's arguments into what its grader reads: (samples, items)
+Prepare = Callable[[Sequence[Any], Sequence[Any], dict[str, Any]], tuple[list[Sample], list[dict[str, Any]]]]
+#: told each batch's grades and TRL's keyword arguments (the trl backend keeps its metrics so)
+OnGrades = Callable[[list[Grade], dict[str, Any]], None]
 
 #: keyword arguments TRL adds that are not dataset columns
 TRL_ARGUMENTS = frozenset({"trainer_state", "log_extra", "log_metric", "environments", "completion_ids"})
@@ -75,6 +85,19 @@ def _items(prompts: Sequence[Any], columns: dict[str, Any]) -> list[dict[str, An
     return items
 
 
+def from_columns(
+    prompts: Sequence[Any], completions: Sequence[Any], columns: dict[str, Any]
+) -> tuple[list[Sample], list[dict[str, Any]]]:
+    """The default ``Prepare``: completions as samples, the per-sample dataset columns as items."""
+    return [completion_to_sample(c) for c in completions], _items(prompts, columns)
+
+
+def _state_of(columns: dict[str, Any]) -> TrainerState | None:
+    """TRL's ``trainer_state`` argument as the graders' ``TrainerState`` (None when TRL gave none)."""
+    state = columns.get("trainer_state")
+    return None if state is None else trainer_state(state)
+
+
 def _report(grader: LoadedGrader, grades: list[Grade], columns: dict[str, Any]) -> list[float | None]:
     log_metric: Callable[[str, float], None] | None = columns.get("log_metric")
     log_extra: Callable[[str, list], None] | None = columns.get("log_extra")
@@ -97,25 +120,36 @@ def _check_length(grader: LoadedGrader, rewards: list, completions: Sequence[Any
     return rewards
 
 
-def reward_func(grader: dict[str, Any] | LoadedGrader, timeout: float | None = 120.0, max_concurrency: int = 32):
-    """One TRL reward function for one grader config (built and validated now)."""
+def reward_func(
+    grader: dict[str, Any] | LoadedGrader, timeout: float | None = 120.0, max_concurrency: int = 32,
+    prepare: Prepare = from_columns, on_grades: OnGrades | None = None,
+):
+    """One TRL reward function for one grader config (built and validated now).
+
+    ``prepare`` and ``on_grades`` are for engines built on this adapter: how TRL's arguments
+    become samples and items, and who is told each batch's grades.
+    """
     loaded = grader if isinstance(grader, LoadedGrader) else build_grader(grader)
+
+    def finish(grades: list[Grade], completions: Sequence[Any], columns: dict[str, Any]) -> list[float | None]:
+        if on_grades is not None:
+            on_grades(grades, {"completions": completions, **columns})
+        return _check_length(loaded, _report(loaded, grades, columns), completions)
 
     if loaded.runs_concurrently:
 
         async def reward(prompts, completions, **columns) -> list[float | None]:
-            grades = await loaded.agrade_batch(
-                [completion_to_sample(c) for c in completions], _items(prompts, columns), max_concurrency, timeout
-            )
-            return _check_length(loaded, _report(loaded, grades, columns), completions)
+            samples, items = prepare(prompts, completions, columns)
+            grades = await loaded.agrade_batch(samples, items, max_concurrency, timeout, _state_of(columns))
+            return finish(grades, completions, {"prompts": prompts, **columns})
 
     else:
 
         def reward(prompts, completions, **columns) -> list[float | None]:  # type: ignore[misc]
             # in line, no timeout: a thread per grade would cost more than string_check itself
-            grades = loaded.grade_batch([completion_to_sample(c) for c in completions], _items(prompts, columns),
-                                        max_concurrency, None)
-            return _check_length(loaded, _report(loaded, grades, columns), completions)
+            samples, items = prepare(prompts, completions, columns)
+            grades = loaded.grade_batch(samples, items, max_concurrency, None, _state_of(columns))
+            return finish(grades, completions, {"prompts": prompts, **columns})
 
     reward.__name__ = reward.__qualname__ = loaded.name
     reward.grader = loaded  # type: ignore[attr-defined]

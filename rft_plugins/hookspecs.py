@@ -18,6 +18,8 @@ def rft_register_graders(register: Register) -> None:
     ``factory(config: dict)`` receives the grader's JSON object (``type`` and ``name`` included)
     and returns an object with ``grade(sample, item)`` (or ``async agrade``) returning a float,
     ``None`` (not applicable) or a ``Grade``. It may raise ``GraderConfigError`` for bad config.
+    A ``grade(sample, item, trainer_state=None)`` is also given where training is (steps and
+    epochs done, the last step; ``rft_plugins.graders.trainer_state``), under either engine.
     """
 
 

@@ -18,6 +18,7 @@ from typing import Any, Awaitable, Callable, Sequence
 from ..errors import GradingError
 from ..scalars import real_number
 from ..text_limits import max_details_chars, shorten
+from .trainer_state import asks_for_trainer_state, current_trainer_state, grading_at, in_context
 from .types import Grade, Sample
 
 
@@ -68,6 +69,7 @@ def _in_daemon_thread(function: Callable[..., Any], *args: Any) -> asyncio.Futur
     """
     loop = asyncio.get_running_loop()
     future = loop.create_future()
+    function = in_context(function)  # the thread sees the caller's trainer state
 
     def settle(result: Any, error: BaseException | None) -> None:
         if future.done():
@@ -98,7 +100,7 @@ def _run_coroutine(coroutine: Awaitable[Any]) -> Any:
     except RuntimeError:
         return asyncio.run(coroutine)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
+        return pool.submit(in_context(asyncio.run), coroutine).result()
 
 
 class LoadedGrader:
@@ -107,6 +109,9 @@ class LoadedGrader:
     Attributes a plugin object may set: ``io_bound = True`` when ``grade`` waits on I/O or a
     subprocess, so that batches run it in threads (``False`` keeps an async grader inline);
     ``thread_safe = False`` to never run two of its ``grade`` calls at once.
+
+    A ``grade`` / ``agrade`` that names a ``trainer_state`` parameter is given the training state
+    (``trainer_state.py``); the others are called with ``(sample, item)`` alone.
     """
 
     def __init__(self, config: dict[str, Any], impl: Any, plugin: str):
@@ -116,6 +121,8 @@ class LoadedGrader:
         self.name: str = config["name"]
         self.type: str = config["type"]
         self._lock = None if getattr(impl, "thread_safe", True) else threading.Lock()
+        self._grade_takes_state = asks_for_trainer_state(getattr(impl, "grade", None))
+        self._agrade_takes_state = asks_for_trainer_state(getattr(impl, "agrade", None))
 
     @property
     def is_async(self) -> bool:
@@ -129,37 +136,51 @@ class LoadedGrader:
         """
         return bool(getattr(self.impl, "io_bound", self.is_async))
 
+    @staticmethod
+    def _state(asked: bool) -> dict[str, Any]:
+        """The ``trainer_state`` keyword for a plugin method that asks for it."""
+        return {"trainer_state": current_trainer_state()} if asked else {}
+
     def _call_sync(self, sample: Sample, item: dict[str, Any]) -> Any:
         if not hasattr(self.impl, "grade"):
-            return _run_coroutine(self.impl.agrade(sample, item))
+            return _run_coroutine(self.impl.agrade(sample, item, **self._state(self._agrade_takes_state)))
+        state = self._state(self._grade_takes_state)
         if self._lock is None:
-            return self.impl.grade(sample, item)
+            return self.impl.grade(sample, item, **state)
         with self._lock:
-            return self.impl.grade(sample, item)
+            return self.impl.grade(sample, item, **state)
 
-    def grade(self, sample: Sample | str | dict, item: dict[str, Any] | None = None) -> Grade:
-        """Grade one sample; never raises for what the plugin does."""
+    def grade(
+        self, sample: Sample | str | dict, item: dict[str, Any] | None = None,
+        trainer_state: dict[str, Any] | None = None,
+    ) -> Grade:
+        """Grade one sample; never raises for what the plugin does. ``trainer_state`` (the
+        training step's, ``trainer_state.TrainerState``) reaches graders that ask for it."""
         started = time.perf_counter()
         try:
-            grade = to_grade(self._call_sync(Sample.coerce(sample), item or {}))
+            with grading_at(trainer_state):
+                grade = to_grade(self._call_sync(Sample.coerce(sample), item or {}))
         except Exception as error:
             grade = _failure(error)
         grade.execution_time = time.perf_counter() - started
         return grade
 
     async def agrade(
-        self, sample: Sample | str | dict, item: dict[str, Any] | None = None, timeout: float | None = None
+        self, sample: Sample | str | dict, item: dict[str, Any] | None = None, timeout: float | None = None,
+        trainer_state: dict[str, Any] | None = None,
     ) -> Grade:
         """Grade one sample without blocking the event loop; a timeout flags it unresponsive."""
         started = time.perf_counter()
         sample, item = Sample.coerce(sample), item or {}
         try:
-            if self.is_async and self.runs_concurrently:
-                value = await asyncio.wait_for(self.impl.agrade(sample, item), timeout)
-            elif self.runs_concurrently or timeout is not None:
-                value = await asyncio.wait_for(_in_daemon_thread(self._call_sync, sample, item), timeout)
-            else:  # cheap CPU-bound grader: a thread would only add overhead
-                value = self._call_sync(sample, item)
+            with grading_at(trainer_state):
+                if self.is_async and self.runs_concurrently:
+                    call = self.impl.agrade(sample, item, **self._state(self._agrade_takes_state))
+                    value = await asyncio.wait_for(call, timeout)
+                elif self.runs_concurrently or timeout is not None:
+                    value = await asyncio.wait_for(_in_daemon_thread(self._call_sync, sample, item), timeout)
+                else:  # cheap CPU-bound grader: a thread would only add overhead
+                    value = self._call_sync(sample, item)
             grade = to_grade(value)
         except Exception as error:
             grade = _failure(error, timeout)
@@ -172,6 +193,7 @@ class LoadedGrader:
         items: Sequence[dict[str, Any]],
         max_concurrency: int = 32,
         timeout: float | None = None,
+        trainer_state: dict[str, Any] | None = None,
     ) -> list[Grade]:
         """Grade many samples, concurrently where the grader allows it (``max_concurrency`` >= 1:
         a gate that admits nobody would wait for ever)."""
@@ -179,15 +201,16 @@ class LoadedGrader:
             raise ValueError(f"{len(samples)} samples but {len(items)} items")
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be at least 1, not {max_concurrency}")
-        if not self.runs_concurrently and timeout is None:
-            return [self.grade(sample, item) for sample, item in zip(samples, items)]
-        gate = asyncio.Semaphore(max_concurrency)
+        with grading_at(trainer_state):  # the tasks below copy it
+            if not self.runs_concurrently and timeout is None:
+                return [self.grade(sample, item) for sample, item in zip(samples, items)]
+            gate = asyncio.Semaphore(max_concurrency)
 
-        async def one(sample: Any, item: dict[str, Any]) -> Grade:
-            async with gate:
-                return await self.agrade(sample, item, timeout)
+            async def one(sample: Any, item: dict[str, Any]) -> Grade:
+                async with gate:
+                    return await self.agrade(sample, item, timeout)
 
-        return list(await asyncio.gather(*(one(s, i) for s, i in zip(samples, items))))
+            return list(await asyncio.gather(*(one(s, i) for s, i in zip(samples, items))))
 
     def grade_batch(
         self,
@@ -195,9 +218,10 @@ class LoadedGrader:
         items: Sequence[dict[str, Any]],
         max_concurrency: int = 32,
         timeout: float | None = None,
+        trainer_state: dict[str, Any] | None = None,
     ) -> list[Grade]:
         """Sync form of ``agrade_batch`` for code without an event loop."""
-        return _run_coroutine(self.agrade_batch(samples, items, max_concurrency, timeout))
+        return _run_coroutine(self.agrade_batch(samples, items, max_concurrency, timeout, trainer_state))
 
     def close(self) -> None:
         """Release what the plugin holds (worker processes, HTTP clients), if anything."""

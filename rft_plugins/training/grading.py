@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from ..graders.runner import LoadedGrader
+from ..graders.trainer_state import TrainerState
 from ..graders.types import Grade, Sample
 
 
@@ -37,24 +38,29 @@ class BackgroundGrader:
         self._thread = threading.Thread(target=self._loop.run_forever, name="rft-grading", daemon=True)
         self._thread.start()
 
-    async def _grade(self, samples: list[Sample], items: Sequence[dict[str, Any]]) -> GradedBatch:
+    async def _grade(
+        self, samples: list[Sample], items: Sequence[dict[str, Any]], trainer_state: TrainerState | None
+    ) -> GradedBatch:
         started = time.perf_counter()
-        grades = await self.grader.agrade_batch(samples, list(items), self.concurrency, self.timeout)
+        grades = await self.grader.agrade_batch(samples, list(items), self.concurrency, self.timeout, trainer_state)
         return GradedBatch(grades, time.perf_counter() - started)
 
     def submit(
-        self, texts: Sequence[str], items: Sequence[dict[str, Any]], tool_calls: Sequence[list[dict]] | None = None
+        self, texts: Sequence[str], items: Sequence[dict[str, Any]], tool_calls: Sequence[list[dict]] | None = None,
+        trainer_state: TrainerState | None = None,
     ) -> "Future[GradedBatch]":
-        """Start grading ``texts`` (and their tool calls, if any) against their ``items``; returns immediately."""
+        """Start grading ``texts`` (and their tool calls, if any) against their ``items``; returns
+        immediately. ``trainer_state`` reaches the graders that ask for it."""
         calls = tool_calls or [None] * len(texts)
         samples = [Sample.from_text(text, call) for text, call in zip(texts, calls)]
-        return asyncio.run_coroutine_threadsafe(self._grade(samples, items), self._loop)
+        return asyncio.run_coroutine_threadsafe(self._grade(samples, items, trainer_state), self._loop)
 
     def grade(
-        self, texts: Sequence[str], items: Sequence[dict[str, Any]], tool_calls: Sequence[list[dict]] | None = None
+        self, texts: Sequence[str], items: Sequence[dict[str, Any]], tool_calls: Sequence[list[dict]] | None = None,
+        trainer_state: TrainerState | None = None,
     ) -> GradedBatch:
         """Grade and wait."""
-        return self.submit(texts, items, tool_calls).result()
+        return self.submit(texts, items, tool_calls, trainer_state).result()
 
     def close(self) -> None:
         """Stop the loop thread (the grader itself stays open: its owner closes it)."""
@@ -63,3 +69,15 @@ class BackgroundGrader:
             self._thread.join(timeout=10)
         if not self._loop.is_running():
             self._loop.close()
+
+
+def lightning_trainer_state(trainer: Any) -> TrainerState:
+    """The grader-facing state of a Lightning ``Trainer`` during a step: steps done, epochs done
+    as a fraction (a step is a batch, so ``steps / batches per epoch``, as TRL counts), last step."""
+    batches = trainer.num_training_batches
+    per_epoch = batches if isinstance(batches, int) and batches > 0 else None  # inf for an unsized loader
+    return TrainerState(
+        global_step=int(trainer.global_step),
+        epoch=trainer.global_step / per_epoch if per_epoch else float(trainer.current_epoch),
+        max_steps=trainer.max_steps if trainer.max_steps and trainer.max_steps > 0 else None,
+    )

@@ -27,7 +27,7 @@ from ..models import from_pretrained_kwargs
 from ..plugins import get_plugin_manager
 from . import random_state
 from .distributed import gather, rank_and_world
-from .grading import BackgroundGrader
+from .grading import BackgroundGrader, lightning_trainer_state
 from .loaders import ResumableDataLoader, train_loader, validation_loader
 from .optim import MasterWeightAdamW, build_scheduler
 from .settings import ResolvedSettings
@@ -208,7 +208,10 @@ class RFTModule(lightning.LightningModule):
     def training_step(self, rows: list[dict[str, Any]], batch_idx: int) -> torch.Tensor:
         optimizer, scheduler = self.optimizers(), self.lr_schedulers()
         learning_rate = optimizer.param_groups[0]["lr"]  # the rate of this step's updates
-        report = self.step.run(self.model, rows, self.grading, _LightningUpdater(self, optimizer), self.device)
+        report = self.step.run(
+            self.model, rows, self.grading, _LightningUpdater(self, optimizer), self.device,
+            lightning_trainer_state(self.trainer),
+        )
         scheduler.step()
 
         batch_size = len(rows)
@@ -272,7 +275,7 @@ class RFTModule(lightning.LightningModule):
         generations = self.settings.eval_samples
         rollout = self.step.sample(self.model, rows, generations, self.device)
         items = [item_of(row) for row in rows for _ in range(generations)]
-        graded = self.grading.grade(rollout.texts, items, rollout.tool_calls)
+        graded = self.grading.grade(rollout.texts, items, rollout.tool_calls, lightning_trainer_state(self.trainer))
         lengths = rollout.completion_lengths
         for position, (grade, text) in enumerate(zip(graded.grades, rollout.texts)):
             row = rows[position // generations]

@@ -181,15 +181,16 @@ class PolicyStep:
     # -------------------------------------------------------------------------- the step
     def run(
         self, model: Any, rows: list[dict[str, Any]], grading: BackgroundGrader, updater: Updater,
-        device: torch.device,
+        device: torch.device, trainer_state: dict[str, Any] | None = None,
     ) -> StepReport:
-        """Sample, grade, shape and update (see the module docstring)."""
+        """Sample, grade, shape and update (see the module docstring); ``trainer_state`` (steps
+        and epochs done, the last step) reaches the graders that ask for it."""
         settings = self.settings
         started = clock(device)
         rollout = self.sample(model, rows, settings.num_generations, device)
         sampled = clock(device)
         items = [item_of(row) for row in rows for _ in range(settings.num_generations)]
-        pending = grading.submit(rollout.texts, items, rollout.tool_calls)
+        pending = grading.submit(rollout.texts, items, rollout.tool_calls, trainer_state)
         parts = split_rollout(rollout, self.loss_mask(rollout), settings.micro_batch_size)
         # Model work that needs no grades runs while the grader works: reference and old
         # log-probs, and the first micro-batch's forward (its graph waits for the advantages).
