@@ -28,7 +28,7 @@ def test_run_one_sample_prints_the_run_response(invoke):
     assert result.exit_code == 0
     response = json.loads(result.output)
     assert response["reward"] == 1.0
-    assert set(response) == {"reward", "metadata", "sub_rewards", "model_grader_token_usage_per_model"}
+    assert set(response) == {"reward", "metadata", "sub_rewards", "model_grader_token_usage_per_model", "passed"}
 
 
 def test_run_a_file_of_samples_as_json_lines(invoke, tmp_path):

@@ -64,8 +64,7 @@ def test_score_model_good_answer_reports_reward_usage_and_request(judge_stub, mo
     assert body["model"] == "gpt-4o-mini"
     assert (body["temperature"], body["seed"], body["max_completion_tokens"]) == (0, 7, 64)
     system, user = body["messages"]
-    assert system["content"].startswith("You grade answers about geography.\n\nReply with only a JSON object")
-    assert "a number from 0 to 1" in system["content"]
+    assert system == {"role": "system", "content": "You grade answers about geography."}  # as written: no instruction
     assert user == {"role": "user", "content": "Reference: Paris\nAnswer: It is Paris."}
     schema = body["response_format"]["json_schema"]
     assert schema["name"] == "score_model_result" and schema["strict"] is True
@@ -83,14 +82,17 @@ def test_default_backend_is_openai_compatible_at_openai_base_url(judge_stub, mon
     assert "authorization" not in judge_stub.requests[0].headers  # a keyless local server is fine
 
 
-def test_structured_output_modes_and_instruction_can_be_turned_off(judge_stub):
+def test_structured_output_modes_and_instruction_can_be_turned_on(judge_stub):
     judge_stub.default = verdict(1)
-    run_grader(score_config(judge_stub, {"response_format": "json_object", "format_instruction": False}), "x", ITEM)
-    run_grader(score_config(judge_stub, {"response_format": "none"}), "x", ITEM)
+    run_grader(score_config(judge_stub, {"response_format": "json_object"}), "x", ITEM)
+    run_grader(score_config(judge_stub, {"response_format": "none", "format_instruction": True}), "x", ITEM)
     first, second = (request.json for request in judge_stub.requests)
     assert first["response_format"] == {"type": "json_object"}
     assert first["messages"][0]["content"] == "You grade answers about geography."
     assert "response_format" not in second
+    instructed = second["messages"][0]["content"]
+    assert instructed.startswith("You grade answers about geography.\n\nReply with only a JSON object")
+    assert "a number from 0 to 1" in instructed
 
 
 def test_prose_wrapped_json_and_numeric_strings_parse(judge_stub):
@@ -117,7 +119,7 @@ def test_out_of_range_scores_are_clamped_not_rescaled(judge_stub):
     assert run_grader(unit, "x", ITEM)["reward"] == 0.0
     assert run_grader(ten, "x", ITEM)["reward"] == 7.0
     assert run_grader(ten, "x", ITEM)["reward"] == 10.0
-    assert "a number from 0 to 10" in judge_stub.requests[2].json["messages"][0]["content"]
+    assert judge_stub.requests[2].json["messages"][0]["content"] == "You grade answers about geography."
 
 
 @pytest.mark.parametrize(
@@ -228,7 +230,7 @@ def test_label_model_passing_failing_unknown_and_bare_labels(judge_stub):
     assert body["response_format"]["json_schema"]["name"] == "label_model_result"
     assert body["response_format"]["json_schema"]["schema"]["properties"]["result"] == {
         "type": "string", "enum": ["correct", "partly", "wrong"]}
-    assert '["correct", "partly", "wrong"]' in body["messages"][0]["content"]
+    assert body["messages"][0]["content"] == "You grade answers about geography."  # the labels go in the schema
 
 
 def test_content_parts_and_developer_messages_render(judge_stub):
@@ -240,8 +242,7 @@ def test_content_parts_and_developer_messages_render(judge_stub):
     assert run_grader(config, "Lyon", ITEM)["reward"] == 1.0
     developer, user = judge_stub.requests[0].json["messages"]
     assert developer["role"] == "developer"
-    assert developer["content"][0] == {"type": "text", "text": "Rubric for Paris"}
-    assert developer["content"][1]["text"].startswith("Reply with only a JSON object")
+    assert developer["content"] == [{"type": "text", "text": "Rubric for Paris"}]
     assert user == {"role": "user", "content": [{"type": "text", "text": "Lyon"}]}
 
 
@@ -395,7 +396,7 @@ def test_local_random_model_flags_parse_error_and_reports_usage(tiny_model_path)
     assert result["reward"] == 0.0
     assert raised(result)["model_grader_parse_error"] is True
     usage = result["metadata"]["token_usage"]
-    assert usage["completion_tokens"] <= 6 and usage["prompt_tokens"] > 100
+    assert usage["completion_tokens"] <= 6 and usage["prompt_tokens"] > 80
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
     assert result["metadata"]["sampled_model_name"] == str(tiny_model_path.resolve())
     assert result["model_grader_token_usage_per_model"] == {f"hf:{tiny_model_path}": usage}
@@ -412,7 +413,7 @@ def test_local_backend_plumbing(tiny_model_path):
         request = greedy.impl._request(Sample.from_text("Lyon"), ITEM)
         backend.shared.load()
         prompt = backend.render_prompt(request.messages, request.sampling)
-        assert prompt.startswith("<|im_start|>system\nYou grade answers about geography.\n\nReply with only")
+        assert prompt.startswith("<|im_start|>system\nYou grade answers about geography.<|im_end|>\n")
         assert "<|im_start|>user\nReference: Paris\nAnswer: Lyon<|im_end|>\n" in prompt
         assert prompt.endswith("<|im_start|>assistant\n")
 

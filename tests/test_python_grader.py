@@ -215,7 +215,9 @@ def test_a_source_that_fails_to_import_reports_why_on_every_grade():
     for grade in (first, second):  # the second call reaches the same warm worker, without the source
         assert grade.reward == 0.0
         details = grade.errors["python_grader_runtime_error_details"]
-        assert details.endswith("ModuleNotFoundError: No module named 'no_such_module_for_rft'")
+        assert "ModuleNotFoundError: No module named 'no_such_module_for_rft'\n" in details
+        assert details.endswith("not part of OpenAI's grader image either: install it there, or set RFT_GRADER_PYTHON "
+                                "to a Python that has it")
 
 
 def test_a_batch_flags_only_the_samples_that_fail():

@@ -1,9 +1,13 @@
 """``score_model`` and ``label_model``: a judge model reads the sample and gives its verdict.
 
-OpenAI's grader JSON is accepted unchanged (``model``, ``input``, ``range``, ``sampling_params``;
-``labels``, ``passing_labels``). One extension field, ``judge``, picks and tunes the backend
-(see docs/model_graders.md). The judge is asked for ``{"steps": [{"description",
-"conclusion"}], "result": ...}`` through structured outputs and an instruction in the prompt.
+OpenAI's grader JSON is accepted unchanged (``model``, ``input``, ``range``, ``sampling_params``,
+``pass_threshold``; ``labels``, ``passing_labels``). One extension field, ``judge``, picks and
+tunes the backend (see docs/model_graders.md). As OpenAI does, the judge is asked for
+``{"steps": [{"description", "conclusion"}], "result": ...}`` through structured outputs
+(``response_format``), and the grader's prompt is sent as written: an added instruction could
+contradict it (the RFT guide's prompt asks for a bare number). ``judge.format_instruction: true``
+adds one for servers without structured outputs. A reply that is only a number (score_model) or
+a label (label_model) is accepted too.
 
 score_model's reward is ``result`` clamped to ``range``, not rescaled (OpenAI: "clamped to
 range"): with ``range: [0, 10]`` rewards run 0-10; divide in a ``multi`` formula to get [0, 1].
@@ -19,9 +23,10 @@ from typing import Any, Literal
 
 import pydantic
 
-from ..errors import GraderConfigError
+from ..errors import GraderConfigError, GradingError
 from ..graders.config import GraderConfig, parse_config
 from ..graders.types import Grade, Sample
+from ..graders.verdicts import with_verdict
 from ..judges.base import LOCAL_MODEL_PREFIX, JudgeReply, JudgeRequest, build_backend
 from ..judges.messages import InputMessage, JudgeMessages, add_instruction
 from ..judges.parsing import JudgeParseError, excerpt, parse_label, parse_score
@@ -60,6 +65,7 @@ class ModelGraderConfig(GraderConfig):
 
 class ScoreModelConfig(ModelGraderConfig):
     range: tuple[float, float] = (0.0, 1.0)
+    pass_threshold: float | None = None
 
     @pydantic.field_validator("range")
     @classmethod
@@ -82,7 +88,7 @@ class ModelGrader:
     def __init__(self, spec: ModelGraderConfig):
         """Subclasses set what ``result_schema`` and ``instruction`` read before calling this."""
         judge = dict(spec.judge or {})
-        format_instruction = judge.pop("format_instruction", True)
+        format_instruction = judge.pop("format_instruction", False)
         if not isinstance(format_instruction, bool):
             raise GraderConfigError("judge.format_instruction", "must be true or false")
         self.instruction_text = self.instruction() if format_instruction else None
@@ -124,10 +130,21 @@ class ModelGrader:
         grade.metadata["judge_backend"] = self.backend_name
         return grade
 
+    def judged(self, grade: Grade) -> Grade:
+        """``grade`` with its pass verdict, if this grader gives one."""
+        return grade
+
     async def agrade(self, sample: Sample, item: dict[str, Any]) -> Grade:
         """Ask the judge; a refusal, an unparseable reply or no reply flags the sample."""
-        request = self._request(sample, item)  # an unresolvable variable flags the sample here
-        reply = await self.backend.complete(request)  # model_grader_server_error after retries
+        try:
+            request = self._request(sample, item)  # an unresolvable variable flags the sample here
+            reply = await self.backend.complete(request)  # model_grader_server_error after retries
+        except GradingError as error:
+            return self.judged(Grade.failed(error.flag, error.details))
+        return self.judged(self._account(self._read(reply), reply))
+
+    def _read(self, reply: JudgeReply) -> Grade:
+        """The grade the judge's reply gives: its verdict, or the flag saying why there is none."""
         if reply.refusal:
             grade = Grade.failed("model_grader_refusal_error", excerpt(reply.refusal, 300))
         elif reply.text is None:
@@ -139,7 +156,7 @@ class ModelGrader:
                 grade = Grade.failed("model_grader_parse_error", str(error))
             if reply.finish_reason == "length" and grade.errors.get("model_grader_parse_error"):
                 grade.errors["model_grader_parse_error_details"] += " (the reply was cut off at the token limit)"
-        return self._account(grade, reply)
+        return grade
 
     def close(self) -> None:
         """Release the backend (a local model is freed when its last grader closes)."""
@@ -156,7 +173,11 @@ class ScoreModelGrader(ModelGrader):
     def __init__(self, config: dict[str, Any]):
         spec = parse_config(ScoreModelConfig, config)
         self.low, self.high = spec.range
+        self.pass_threshold = spec.pass_threshold
         super().__init__(spec)
+
+    def judged(self, grade: Grade) -> Grade:
+        return with_verdict(grade, self.pass_threshold)
 
     def result_schema(self) -> dict[str, Any]:
         return {"type": "number"}
@@ -205,6 +226,11 @@ class LabelModelGrader(ModelGrader):
         label, steps = parse_label(text, self.labels)
         passed = label in self.passing_labels
         return Grade(reward=1.0 if passed else 0.0, scores={"label": label, "passed": passed, "steps": steps})
+
+    def judged(self, grade: Grade) -> Grade:
+        """No label is no pass: a failed call gets ``passed: false`` too, so pass rates count it."""
+        grade.scores.setdefault("passed", False)
+        return grade
 
 
 @hookimpl

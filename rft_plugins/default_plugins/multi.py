@@ -1,8 +1,10 @@
 """``multi``: several named sub-graders combined by a formula (OpenAI's ``calculate_output``).
 
 Sub-graders may be any registered type (plugins included) except ``multi`` itself. A sub-grader
-that errors contributes reward 0 and its flags are passed up; if one is not applicable (None),
-the whole multi grade is not applicable. The formula's value is not clamped.
+without ``name`` is named after its key, as OpenAI's examples expect. A sub-grader that errors
+contributes reward 0 and its flags are passed up; if one is not applicable (None), the whole multi
+grade is not applicable. The formula's value is not clamped. ``scores`` holds each sub-grader's
+scores under its key, its pass verdict (``passed``) included when it has one.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ class MultiGrader:
                 if isinstance(sub_config, dict) and sub_config.get("type") == "multi":
                     raise GraderConfigError(f"graders.{key}.type", "a multi grader cannot contain another multi")
                 try:
-                    self.graders[key] = build_grader(sub_config)
+                    self.graders[key] = build_grader(sub_config, key)
                 except GraderConfigError as error:
                     raise error.within(f"graders.{key}") from error
             self.formula = Formula(spec.calculate_output, self.graders)

@@ -8,9 +8,15 @@ A sandbox that cannot start is ``python_grader_server_error``.
 
 Config beyond OpenAI's fields: ``sandbox`` overrides the limits (``wall_time_s``,
 ``memory_mb``, ``file_write_mb``, ``max_source_kb``, ``max_processes``, ``max_output_kb``,
-``max_details_chars``, ``read_paths``, ``workers``). ``image_tag`` is accepted and ignored: the
-code runs on this machine's Python, with whatever packages it has installed. As root,
-``read_paths`` grants only what every user may read (``rft_plugins.sandbox.read_paths``).
+``max_details_chars``, ``read_paths``, ``workers``) and may pick the interpreter (``python``).
+The code runs on the interpreter ``RFT_GRADER_PYTHON`` names (an environment with OpenAI's grader
+image, ``rft-plugins[grader-image]``), else on the trainer's, with the packages installed there;
+``sandbox.python`` may choose only among those (``rft_plugins.sandbox.interpreters``).
+``image_tag`` is accepted and otherwise ignored. A source that imports a package the interpreter
+lacks fails on every sample: the details name the package and what to install, and the first
+such failure of each package is logged once as an error. ``pass_threshold`` (OpenAI's evals)
+adds a pass verdict beside the reward. As root, ``read_paths`` grants only what every user may
+read (``rft_plugins.sandbox.read_paths``).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import ast
 import logging
 import os
+import threading
 from typing import Any
 
 import pydantic
@@ -25,8 +32,11 @@ import pydantic
 from ..errors import GraderConfigError
 from ..graders.config import GraderConfig, parse_config
 from ..graders.types import Grade, Sample
+from ..graders.verdicts import with_verdict
 from ..project import hookimpl
 from ..sandbox import SandboxLimits, SandboxPool, SandboxResult
+from ..sandbox.grader_image import missing_module, missing_module_hint
+from ..sandbox.interpreters import InterpreterNotAllowed, grader_interpreter
 from ..sandbox.read_paths import readable_by_everyone
 from ..text_limits import max_details_chars
 
@@ -49,10 +59,16 @@ class SandboxSettings(pydantic.BaseModel):
     max_details_chars: int = pydantic.Field(default_factory=max_details_chars, ge=200)
     read_paths: list[str] = pydantic.Field(default_factory=list)
     workers: int | None = pydantic.Field(None, ge=1)
+    python: str | None = pydantic.Field(None, min_length=1)
 
     def limits(self) -> SandboxLimits:
-        """The pool's limits: these overrides on top of OpenAI's defaults."""
-        return SandboxLimits(**{**self.model_dump(), "read_paths": tuple(self.read_paths)})
+        """The pool's limits: these overrides on top of OpenAI's defaults, and the interpreter
+        (``GraderConfigError`` on ``sandbox.python`` when it is not one the operator allows)."""
+        try:
+            python = grader_interpreter(self.python)
+        except InterpreterNotAllowed as error:
+            raise GraderConfigError("sandbox.python", str(error)) from error
+        return SandboxLimits(**{**self.model_dump(), "read_paths": tuple(self.read_paths), "python": python})
 
 
 def check_read_paths(paths: list[str]) -> None:
@@ -73,7 +89,27 @@ def check_read_paths(paths: list[str]) -> None:
 class PythonGraderConfig(GraderConfig):
     source: str
     image_tag: str | None = None
+    pass_threshold: float | None = None
     sandbox: SandboxSettings = pydantic.Field(default_factory=SandboxSettings)
+
+
+class MissingPackageReports:
+    """Says once per process, loudly, that a grader's interpreter lacks a package: every sample
+    the grader sees will score 0, and a run should not train on that in silence."""
+
+    def __init__(self) -> None:
+        self._said: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+
+    def report(self, grader: str, module: str, hint: str, interpreter: str) -> None:
+        with self._lock:
+            if (interpreter, module) in self._said:
+                return
+            self._said.add((interpreter, module))
+        logger.error("python grader %r cannot import %s; every sample it grades scores 0. %s", grader, module, hint)
+
+
+MISSING_PACKAGES = MissingPackageReports()
 
 
 def _defines_grade(tree: ast.Module) -> bool:
@@ -121,8 +157,10 @@ class PythonGrader:
         check_source(spec.source, self.limits.max_source_bytes)
         check_read_paths(spec.sandbox.read_paths)
         if spec.image_tag is not None:
-            logger.info("python grader %r: image_tag %r is ignored; the code runs on this Python", spec.name, spec.image_tag)
+            logger.info("python grader %r: image_tag %r: the code runs on %s", spec.name, spec.image_tag, self.limits.python)
+        self.name = spec.name
         self.source = spec.source
+        self.pass_threshold = spec.pass_threshold
         self.pool = SandboxPool(self.limits)
 
     def grade(self, sample: Sample, item: dict[str, Any]) -> Grade:
@@ -133,12 +171,11 @@ class PythonGrader:
         """Batches take this path: one event loop waits on all workers' pipes, no thread per call."""
         return self._to_grade(await self.pool.arun(self.source, [sample.to_dict(), item], entry="grade", result="number"))
 
-    @staticmethod
-    def _to_grade(result: SandboxResult) -> Grade:
+    def _to_grade(self, result: SandboxResult) -> Grade:
         if result.ok:
-            return Grade(reward=result.value)
+            return with_verdict(Grade(reward=result.value), self.pass_threshold)
         if result.kind in ("unavailable", "source_too_large"):
-            return Grade(
+            grade = Grade(
                 reward=0.0,
                 errors={
                     "python_grader_server_error": True,
@@ -146,9 +183,18 @@ class PythonGrader:
                     "python_grader_server_error_details": result.details,
                 },
             )
-        grade = Grade.failed("python_grader_runtime_error", result.details)
+            return with_verdict(grade, self.pass_threshold)
+        details = result.details
+        module = missing_module(details) if result.kind == "exception" else None
+        if module is not None:
+            hint = missing_module_hint(module, str(self.limits.python))
+            details = f"{details}\n{hint}"
+            MISSING_PACKAGES.report(self.name, module, hint, str(self.limits.python))
+        grade = Grade.failed("python_grader_runtime_error", details)
         grade.metadata["sandbox_fault"] = result.kind
-        return grade
+        if module is not None:
+            grade.metadata["missing_module"] = module
+        return with_verdict(grade, self.pass_threshold)
 
     def close(self) -> None:
         """Kill this grader's workers."""

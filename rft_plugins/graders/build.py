@@ -8,11 +8,16 @@ import pydantic
 
 from ..errors import GraderConfigError
 from ..registry import collect, unknown_name
+from .config import with_name
 from .runner import LoadedGrader
 
 
-def build_grader(config: dict[str, Any]) -> LoadedGrader:
-    """Build the grader that ``config["type"]`` names; bad configs raise ``GraderConfigError``."""
+def build_grader(config: dict[str, Any], key: str | None = None) -> LoadedGrader:
+    """Build the grader that ``config["type"]`` names; bad configs raise ``GraderConfigError``.
+
+    A grader without ``name`` (as in OpenAI's examples) is named after ``key`` (its key in a
+    ``multi`` grader) or else its type; the plugin receives the config with that name in it.
+    """
     if not isinstance(config, dict):
         raise GraderConfigError(None, f"a grader is a JSON object, not {type(config).__name__}")
     if "type" not in config:
@@ -21,9 +26,9 @@ def build_grader(config: dict[str, Any]) -> LoadedGrader:
     registration = graders.get(config["type"])
     if registration is None:
         raise GraderConfigError("type", unknown_name("graders", config["type"], graders))
-    name = config.get("name")
-    if not isinstance(name, str) or not name:
-        raise GraderConfigError("name", "required field is missing" if name is None else "must be a non-empty string")
+    config = with_name(config, key)
+    if not isinstance(config["name"], str) or not config["name"]:
+        raise GraderConfigError("name", "must be a non-empty string")
     try:
         impl = registration.factory(config)
     except GraderConfigError:

@@ -3,7 +3,10 @@
 ``train_reward_mean`` / ``valid_reward_mean`` are means of the grader's own reward (before any
 shaping), over samples whose reward applies (not None). Per grader: ``<split>/<name>_reward_mean``
 for the top grader and, for ``multi``, each sub-grader key. Error rates: ``<split>/<flag>_rate``
-for every boolean OpenAI flag, as the share of samples that raised it.
+for every boolean OpenAI flag, as the share of samples that raised it. Pass rates, for graders
+with a verdict (``pass_threshold``, a label model's ``passing_labels``):
+``<split>/<name>_pass_rate``, over the samples that got one. ``<split>/graded_samples`` counts the
+samples, so that a rate can be turned back into a count (OpenAI's ``_count`` metrics).
 """
 
 from __future__ import annotations
@@ -12,21 +15,31 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from .types import BOOLEAN_FLAGS, Grade
+from .verdicts import verdict_of
 
 
 @dataclass
 class ScoredSample:
-    """What metrics and shapers need of one graded sample; small and picklable (DDP gathers it)."""
+    """What metrics and shapers need of one graded sample; small and picklable (DDP gathers it).
+
+    ``passed`` is the grader's pass verdict (None: it gives none), ``sub_passed`` those of a
+    ``multi`` grader's sub-graders, by key.
+    """
 
     reward: float | None
     sub_rewards: dict[str, float | None] = field(default_factory=dict)
     flags: list[str] = field(default_factory=list)
     length: int = 0
     truncated: bool = False
+    passed: bool | None = None
+    sub_passed: dict[str, bool] = field(default_factory=dict)
 
     @classmethod
     def from_grade(cls, grade: Grade, length: int = 0, truncated: bool = False) -> "ScoredSample":
-        return cls(grade.reward, dict(grade.sub_rewards), grade.flagged, length, truncated)
+        sub_passed = {key: verdict for key in grade.sub_rewards
+                      if (verdict := verdict_of(grade.scores.get(key))) is not None}
+        return cls(grade.reward, dict(grade.sub_rewards), grade.flagged, length, truncated,
+                   verdict_of(grade.scores), sub_passed)
 
 
 def _mean(values: Iterable[float | None]) -> float | None:
@@ -52,7 +65,21 @@ def reward_metrics(samples: list[ScoredSample], split: str, grader_name: str) ->
     count = max(1, len(samples))
     for flag in BOOLEAN_FLAGS:
         metrics[f"{split}/{flag}_rate"] = sum(flag in sample.flags for sample in samples) / count
+    metrics[f"{split}/graded_samples"] = float(len(samples))
+    metrics.update(pass_rates(samples, split, grader_name))
     return metrics
+
+
+def pass_rates(samples: list[ScoredSample], split: str, grader_name: str) -> dict[str, float]:
+    """``<split>/<name>_pass_rate`` for the grader and each sub-grader that gave verdicts: the
+    share of the samples with a verdict that passed (graders without one get no metric)."""
+    verdicts: dict[str, list[bool]] = {}
+    for sample in samples:
+        if sample.passed is not None:
+            verdicts.setdefault(grader_name, []).append(sample.passed)
+        for key, passed in sample.sub_passed.items():
+            verdicts.setdefault(key, []).append(passed)
+    return {f"{split}/{name}_pass_rate": sum(found) / len(found) for name, found in verdicts.items()}
 
 
 def flags_of(grade: Grade) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from typing import Any
 from ..errors import GraderConfigError
 from .build import build_grader
 from .types import BOOLEAN_FLAGS, ERROR_FLAGS, Grade, Sample
+from .verdicts import verdict_of
 
 
 def error_flags(grade: Grade) -> dict[str, Any]:
@@ -17,7 +18,11 @@ def error_flags(grade: Grade) -> dict[str, Any]:
 
 
 def run_response(name: str, type_: str, grade: Grade) -> dict[str, Any]:
-    """The run-endpoint response for one grade."""
+    """The run-endpoint response for one grade, plus ``passed``: the grade's pass verdict
+    (``pass_threshold``, or a label model's ``passing_labels``), None when the grader gives none.
+
+    OpenAI's run response has no verdict; its evals report one per result under that name.
+    """
     return {
         "reward": grade.reward,
         "metadata": {
@@ -31,6 +36,7 @@ def run_response(name: str, type_: str, grade: Grade) -> dict[str, Any]:
         },
         "sub_rewards": grade.sub_rewards,
         "model_grader_token_usage_per_model": grade.metadata.get("token_usage_per_model", {}),
+        "passed": verdict_of(grade.scores),
     }
 
 

@@ -69,13 +69,15 @@ def item_of(row: dict[str, Any]) -> dict[str, Any]:
 class Sample:
     """One model answer as graders see it (OpenAI's ``sample`` namespace).
 
-    ``output_json`` is the parsed output when the text is valid JSON, else None.
+    ``output_json`` is the parsed output when the text is valid JSON, else None. ``output_audio``
+    is OpenAI's audio output (``data`` in Base64, ``transcript``); None for text models.
     """
 
     output_text: str
     output_json: Any = None
     output_tools: list[dict] = field(default_factory=list)
     choices: list[dict] = field(default_factory=list)
+    output_audio: dict[str, Any] | None = None
 
     @classmethod
     def from_text(cls, text: str, tool_calls: list[dict] | None = None) -> "Sample":
@@ -109,6 +111,8 @@ class Sample:
                 sample.output_json = value["output_json"]
             if "choices" in value:
                 sample.choices = list(value["choices"])
+            if "output_audio" in value:
+                sample.output_audio = value["output_audio"]
             return sample
         raise TypeError(f"a sample is a str, a dict or a Sample, not {type(value).__name__}")
 
@@ -119,6 +123,7 @@ class Sample:
             "output_json": self.output_json,
             "output_tools": self.output_tools,
             "choices": self.choices,
+            "output_audio": self.output_audio,
         }
 
 

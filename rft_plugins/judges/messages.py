@@ -1,9 +1,14 @@
 """A model grader's ``input``: chat messages whose text parts are templates.
 
-Accepted as OpenAI's ``EvalItem`` list: ``role`` (``system``, ``developer``, ``user``,
-``assistant``), ``content`` as a string, one content part, or a list of parts
-(``input_text`` / ``output_text`` with ``text``; ``input_image`` with ``image_url`` and optional
-``detail``), and an optional ``type: "message"``. Rendered into chat-completions messages.
+Accepted as OpenAI's ``EvalItem`` list (openai-python's ``graders/grader_inputs.py``): ``role``
+(``system``, ``developer``, ``user``, ``assistant``), ``content`` as a string, one content part,
+or a list of parts and strings: ``input_text`` / ``output_text`` with ``text``; ``input_image``
+with ``image_url`` or ``file_id`` (either may be null, not both) and optional ``detail``;
+``input_audio`` with ``input_audio: {data, format}``. An optional ``type: "message"`` is
+accepted. Every text, image URL, file id and audio payload is a template. Rendered into
+chat-completions messages; a backend that cannot take a kind of part flags the sample (a local
+causal LM reads text only: ``text_only``), since whether a part is usable depends on the judge,
+not on the config.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import pydantic
 from ..graders.templates import Template
 
 INSTRUCTION_ROLES = ("system", "developer")
+#: what each kind of rendered part is called in the grader's config, for messages about it
+PART_NAMES = {"image_url": "input_image (image_url)", "file": "input_image (file_id)", "input_audio": "input_audio"}
 
 
 class _Part(pydantic.BaseModel):
@@ -28,11 +35,28 @@ class TextPart(_Part):
 
 class ImagePart(_Part):
     type: Literal["input_image"]
-    image_url: str
+    image_url: str | None = None
+    file_id: str | None = None
     detail: Literal["auto", "low", "high"] | None = None
 
+    @pydantic.model_validator(mode="after")
+    def _located(self) -> "ImagePart":
+        if self.image_url is None and self.file_id is None:
+            raise ValueError("an input_image needs an image_url or a file_id")
+        return self
 
-ContentPart = Annotated[Union[TextPart, ImagePart], pydantic.Field(discriminator="type")]
+
+class AudioData(_Part):
+    data: str
+    format: Literal["mp3", "wav"]
+
+
+class AudioPart(_Part):
+    type: Literal["input_audio"]
+    input_audio: AudioData
+
+
+ContentPart = Annotated[Union[TextPart, ImagePart, AudioPart], pydantic.Field(discriminator="type")]
 
 
 class InputMessage(pydantic.BaseModel):
@@ -41,40 +65,57 @@ class InputMessage(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid")
 
     role: Literal["system", "developer", "user", "assistant"]
-    content: Union[str, ContentPart, list[ContentPart]]
+    content: Union[str, ContentPart, list[Union[str, ContentPart]]]
     type: Literal["message"] | None = None
+
+
+class _CompiledPart:
+    """One content part with its templates compiled; renders to a chat-completions part."""
+
+    def __init__(self, part: str | TextPart | ImagePart | AudioPart, where: str):
+        self.part = part
+        if isinstance(part, str):
+            self.templates = {"text": Template(part, where)}
+        elif isinstance(part, TextPart):
+            self.templates = {"text": Template(part.text, f"{where}.text")}
+        elif isinstance(part, ImagePart):
+            located = {"image_url": part.image_url, "file_id": part.file_id}
+            self.templates = {name: Template(value, f"{where}.{name}") for name, value in located.items() if value}
+        else:
+            self.templates = {"data": Template(part.input_audio.data, f"{where}.input_audio.data")}
+
+    def render(self, sample: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
+        values = {name: template.render(sample, item) for name, template in self.templates.items()}
+        if isinstance(self.part, (str, TextPart)):
+            return {"type": "text", "text": values["text"]}
+        if isinstance(self.part, AudioPart):
+            return {"type": "input_audio", "input_audio": {"data": values["data"], "format": self.part.input_audio.format}}
+        if "image_url" in values:
+            image: dict[str, Any] = {"url": values["image_url"]}
+            if self.part.detail:
+                image["detail"] = self.part.detail
+            return {"type": "image_url", "image_url": image}
+        return {"type": "file", "file": {"file_id": values["file_id"]}}  # chat completions' uploaded-file part
 
 
 class _CompiledMessage:
     def __init__(self, message: InputMessage, field: str):
         self.role = message.role
         content = message.content
-        self.parts: list[tuple[str, Template, str | None]] = []
+        self.text: Template | None = None
+        self.parts: list[_CompiledPart] = []
         if isinstance(content, str):
-            self.text: Template | None = Template(content, f"{field}.content")
+            self.text = Template(content, f"{field}.content")
             return
-        self.text = None
         parts = content if isinstance(content, list) else [content]
         for index, part in enumerate(parts):
             where = f"{field}.content[{index}]" if isinstance(content, list) else f"{field}.content"
-            if isinstance(part, TextPart):
-                self.parts.append(("text", Template(part.text, f"{where}.text"), None))
-            else:
-                self.parts.append(("image", Template(part.image_url, f"{where}.image_url"), part.detail))
+            self.parts.append(_CompiledPart(part, where))
 
     def render(self, sample: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
         if self.text is not None:
             return {"role": self.role, "content": self.text.render(sample, item)}
-        content: list[dict[str, Any]] = []
-        for kind, template, detail in self.parts:
-            if kind == "text":
-                content.append({"type": "text", "text": template.render(sample, item)})
-            else:
-                image: dict[str, Any] = {"url": template.render(sample, item)}
-                if detail:
-                    image["detail"] = detail
-                content.append({"type": "image_url", "image_url": image})
-        return {"role": self.role, "content": content}
+        return {"role": self.role, "content": [part.render(sample, item) for part in self.parts]}
 
 
 class JudgeMessages:
@@ -104,14 +145,21 @@ def add_instruction(messages: list[dict[str, Any]], instruction: str) -> list[di
 def text_only(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Messages with list contents joined into plain text, for local chat templates.
 
-    Raises ``ValueError`` on an image part: a local causal LM cannot look at it.
+    Raises ``ValueError`` naming the first part that is not text (an image, a file, audio): a
+    local causal LM cannot take it.
     """
     flat = []
     for message in messages:
         content = message["content"]
         if not isinstance(content, str):
-            if any(part["type"] != "text" for part in content):
-                raise ValueError("image inputs need a judge that accepts images; a local causal LM does not")
+            for part in content:
+                if part["type"] != "text":
+                    name = PART_NAMES.get(part["type"], part["type"])
+                    raise ValueError(
+                        f"the judge's prompt has an {name} part, and a local causal LM reads "
+                        "text only; judge it with a multimodal model behind an OpenAI-compatible server "
+                        "(judge.backend: openai)"
+                    )
             content = "\n".join(part["text"] for part in content)
         flat.append({"role": message["role"], "content": content})
     return flat

@@ -53,13 +53,15 @@ class OpenAIBackendOptions(pydantic.BaseModel):
 
 def integer_usage(usage: Any) -> dict[str, int]:
     """Token counts from a response's ``usage``: the integer fields, plus cached and reasoning
-    tokens from the nested details, so that ``multi`` can add them up per model."""
+    tokens from the nested details, so that ``multi`` can add them up per model. A count of 0 is
+    a count (OpenAI reports ``cached_tokens: 0``), kept like any other."""
     if not isinstance(usage, dict):
         return {}
     counts = {key: value for key, value in usage.items() if isinstance(value, int) and not isinstance(value, bool)}
     for details, key in (("prompt_tokens_details", "cached_tokens"), ("completion_tokens_details", "reasoning_tokens")):
-        value = (usage.get(details) or {}).get(key)
-        if isinstance(value, int) and value:
+        nested = usage.get(details)
+        value = nested.get(key) if isinstance(nested, dict) else None
+        if isinstance(value, int) and not isinstance(value, bool):
             counts[key] = value
     return counts
 

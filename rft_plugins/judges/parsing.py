@@ -2,7 +2,10 @@
 
 Servers with structured outputs return the bare JSON object; others (and local models) wrap it in
 prose or a Markdown code fence, so the first JSON object in the text that has a ``result`` is
-taken. A missing, non-numeric or unknown ``result`` is a parse error (``model_grader_parse_error``).
+taken. A server that ignores ``response_format`` answers what the grader's prompt asked for,
+often a bare number ("0.75", as the RFT guide's prompt requests) or a bare label: such a reply is
+the result itself. A missing, non-numeric or unknown ``result`` is a parse error
+(``model_grader_parse_error``).
 """
 
 from __future__ import annotations
@@ -58,9 +61,30 @@ def _steps(verdict: dict[str, Any]) -> list[Any]:
     return steps if isinstance(steps, list) else []
 
 
+def _bare(text: str) -> str:
+    """The reply without surrounding blanks, quotes, backticks and a final full stop."""
+    return text.strip().removesuffix(".").strip().strip("\"'`").strip().removesuffix(".").strip()
+
+
+def _number(text: str) -> float | None:
+    """``text`` as a finite float, or None."""
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
 def parse_score(text: str) -> tuple[float, list[Any]]:
-    """``(result, steps)`` from a ``score_model`` reply; ``result`` may be a numeric string."""
-    verdict = extract_json_object(text)
+    """``(result, steps)`` from a ``score_model`` reply; ``result`` may be a numeric string, and
+    a reply that is nothing but a number is that number."""
+    try:
+        verdict = extract_json_object(text)
+    except JudgeParseError:
+        number = _number(_bare(text))
+        if number is None:
+            raise
+        return number, []
     if "result" not in verdict:
         raise JudgeParseError(f"the judge's JSON has no 'result': {excerpt(text)!r}")
     result = verdict["result"]
@@ -83,9 +107,8 @@ def parse_label(text: str, labels: list[str]) -> tuple[str, list[Any]]:
     try:
         verdict = extract_json_object(text)
     except JudgeParseError:
-        bare = text.strip().strip("\"'`").rstrip(".").strip()
-        if bare in labels:
-            return bare, []
+        if _bare(text) in labels:
+            return _bare(text), []
         raise
     result = verdict.get("result")
     if not isinstance(result, str):

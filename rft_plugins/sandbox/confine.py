@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import glob
+import importlib.util
 import os
 import resource
 import site
@@ -108,6 +109,30 @@ def filesystem_ruleset(scratch: str, extra_read: list[str], own_proc: bool) -> l
     ruleset.allow(scratch, landlock.READ | landlock.WRITE)
     ruleset.allow("/dev/null", landlock.READ_FILE | landlock.WRITE_FILE | landlock.TRUNCATE)
     return ruleset
+
+
+def preload_seccomp(fallback: str | None) -> None:
+    """Import ``pyseccomp`` while it can still be read: from this interpreter's packages, or else
+    from the trainer's copy at ``fallback`` (a grader environment need not have it). Landlock goes
+    up first and hides the trainer's environment; ``load_seccomp_filter`` then finds the module
+    already imported, or reports that it is missing."""
+    try:
+        import pyseccomp  # noqa: F401
+        return
+    except ImportError:
+        if fallback is None:
+            return
+    except RuntimeError:  # libseccomp.so.2 is missing: the trainer's copy cannot load it either
+        return
+    spec = importlib.util.spec_from_file_location("pyseccomp", fallback)
+    if spec is None or spec.loader is None:
+        return
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except (OSError, ImportError, RuntimeError, SyntaxError):
+        return
+    sys.modules["pyseccomp"] = module
 
 
 def load_seccomp_filter() -> None:

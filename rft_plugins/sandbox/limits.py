@@ -22,6 +22,8 @@ class SandboxLimits:
     ``max_output_kb`` caps one reply (the value or the error): a larger one is refused, and a
     worker that sends one anyway is killed. ``max_details_chars`` cuts error details (a 30 MB
     exception message) to their head and tail (default: ``RFT_MAX_DETAILS_CHARS``, else 8000).
+    ``python`` is the interpreter the workers run (default: the trainer's); whoever builds the
+    limits must trust it, since it starts before the sandbox is up (``sandbox.interpreters``).
     """
 
     wall_time_s: float = 120.0
@@ -36,6 +38,7 @@ class SandboxLimits:
     workers: int | None = None
     namespaces: bool = True
     start_timeout_s: float = 30.0
+    python: str | None = None
 
     @property
     def pool_size(self) -> int:

@@ -18,6 +18,7 @@ import collections
 import dataclasses
 import functools
 import hashlib
+import importlib.util
 import itertools
 import json
 import logging
@@ -97,6 +98,13 @@ def _measure(source: str) -> tuple[int, str]:
     return len(encoded), hashlib.sha256(encoded).hexdigest()
 
 
+@functools.lru_cache(maxsize=1)
+def _pyseccomp_file() -> str | None:
+    """Where the trainer's ``pyseccomp`` (one pure-Python module) lives, found without importing it."""
+    spec = importlib.util.find_spec("pyseccomp")
+    return spec.origin if spec is not None else None
+
+
 def _kill_process_tree(process: subprocess.Popen, scratch: str) -> None:
     """Kill the launcher's whole process group (which takes the sandbox with it); drop scratch."""
     try:
@@ -171,6 +179,7 @@ class WorkerProcess:
             "scratch": self.scratch,
             "namespaces": namespaces,
             "limits": {**dataclasses.asdict(limits), "read_paths": rules},
+            "pyseccomp": _pyseccomp_file(),  # for an interpreter that lacks it (sandbox.interpreters)
         }
         env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -184,7 +193,7 @@ class WorkerProcess:
         with tempfile.TemporaryFile() as stderr:
             try:
                 self.process = subprocess.Popen(
-                    [sys.executable, "-I", "-B", "-c", _BOOTSTRAP, json.dumps(config)],
+                    [limits.python or sys.executable, "-I", "-B", "-c", _BOOTSTRAP, json.dumps(config)],
                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=env,
                     cwd=self.scratch, start_new_session=True, bufsize=0,
                 )

@@ -307,6 +307,7 @@ def _short_repr(value: Any, limit: int = 80) -> str:
 def main() -> None:
     """Launcher entry point; ``sys.argv[1]`` is the JSON config the pool wrote."""
     config = json.loads(sys.argv[1])
+    confine.preload_seccomp(config.get("pyseccomp"))
     request_fd, reply_fd = os.dup(0), os.dup(1)
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)

@@ -11,6 +11,7 @@ from typing import Any
 
 import pydantic
 
+from ..graders.config import grader_name
 from .base import ShaperConfigError, ShapingBatch, parse_options
 
 
@@ -24,7 +25,7 @@ def known_keys(grader: dict[str, Any]) -> list[str]:
     """The names a weight may refer to: a multi grader's keys, else the grader's own name."""
     if grader.get("type") == "multi" and isinstance(grader.get("graders"), dict):
         return list(grader["graders"])
-    return [str(grader.get("name"))]
+    return [grader_name(grader)]
 
 
 class GraderWeights:
