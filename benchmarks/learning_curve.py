@@ -83,26 +83,6 @@ def task_job(
     return job
 
 
-def initial_valid_reward(job: dict[str, Any], train_rows: list[dict], valid_rows: list[dict]) -> float:
-    """The validation reward of the untrained model, through the loop's own validation step."""
-    import lightning
-
-    from rft_plugins.training.job import job_from_dict, resolve
-    from rft_plugins.training.module import RFTModule
-
-    settings = resolve(job_from_dict(job, check_files=False), len(train_rows))
-    lightning.seed_everything(settings.seed, verbose=False)
-    module = RFTModule(settings, train_rows, valid_rows)
-    trainer = lightning.Trainer(
-        accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False,
-    )
-    try:
-        return float(trainer.validate(module, verbose=False)[0]["valid_reward_mean"])
-    finally:
-        module.loaded_grader.close()
-
-
 def run_seed(model: Path, steps: int, seed: int, folder: Path, eval_interval: int, eval_samples: int) -> dict[str, Any]:
     """One ``rft train`` run: its reward per step (train every step, valid every ``eval_interval``)."""
     from rft_plugins.training.outputs import read_metrics
@@ -110,20 +90,19 @@ def run_seed(model: Path, steps: int, seed: int, folder: Path, eval_interval: in
 
     train_rows, valid_rows = demo_rows()
     job = task_job(model, steps, seed, eval_interval, eval_samples)
-    before = initial_valid_reward(job, train_rows, valid_rows)
     started = time.perf_counter()
     result = train(job, output_dir=folder, train_rows=train_rows, valid_rows=valid_rows, overwrite=True,
                    progress_bar=False)
     seconds = time.perf_counter() - started
     metrics = read_metrics(folder / "metrics.csv")
-    valid = [(0, before)] + metrics.get("valid_reward_mean", [])
+    valid = metrics.get("valid_reward_mean", [])  # step 0: the run's own baseline validation
     return {
         "seed": seed,
         "steps": result.final_step,
         "seconds": round(seconds, 2),
         "train_reward": [[step, value] for step, value in metrics.get("train_reward_mean", [])],
         "valid_reward": [[step, value] for step, value in valid],
-        "initial_valid_reward": before,
+        "initial_valid_reward": valid[0][1],
         "final_valid_reward": valid[-1][1],
         "best_valid_reward": max(value for _, value in valid),
         "run_dir": str(folder),

@@ -66,8 +66,8 @@ DIFFERENCES = [
     "best models, the final model, a reward plot and a samples table; the TRL arm saves nothing "
     "(save_strategy='no', report_to none). This is in the run wall time, not in the step time.",
     "Validation: TRL's evaluation also computes the eval loss (an extra forward pass); ours samples "
-    "and grades only. Both validate every eval_interval steps and after the last step, neither "
-    "before the first.",
+    "and grades only. Both validate before the first step (the baseline), every eval_interval steps "
+    "and after the last step.",
     "Frameworks: Lightning (manual optimisation) vs. transformers Trainer + accelerate; the baseline "
     "memory (RSS before training) differs with what each imports.",
 ]
@@ -138,7 +138,8 @@ def run_ours(model: Path, steps: int, seed: int, workdir: Path, evals: tuple[int
         "valid_reward": [[step, value] for step, value in metrics.get("valid_reward_mean", [])],
         "rss_before_training_mib": rss_before,
         "settings": {key: getattr(resolved, key) for key in OUR_SETTINGS}
-        | {"eval_interval": evals[0], "max_steps": steps, "precision": parsed.trainer.precision},
+        | {"eval_interval": evals[0], "max_steps": steps, "precision": parsed.trainer.precision,
+           "eval_on_start": parsed.trainer.eval_on_start},
     }
 
 
@@ -175,6 +176,7 @@ def trl_config(job: dict[str, Any], output_dir: Path, n_valid: int) -> Any:
         max_steps=trainer["max_steps"],
         eval_strategy="steps",
         eval_steps=hyper["eval_interval"],
+        eval_on_start=True,  # as ours: the untrained model's baseline first
         logging_steps=1,
         save_strategy="no",
         report_to=[],
@@ -278,7 +280,7 @@ def run_trl(model: Path, steps: int, seed: int, workdir: Path, evals: tuple[int,
             "max_completion_length", "learning_rate", "lr_scheduler_type", "optim", "loss_type", "beta",
             "epsilon", "epsilon_high", "scale_rewards", "num_iterations", "max_grad_norm", "weight_decay",
             "gradient_checkpointing", "bf16", "temperature", "top_p", "top_k", "mask_truncated_completions",
-            "eval_steps", "num_generations_eval", "seed", "max_steps")},
+            "eval_steps", "eval_on_start", "num_generations_eval", "seed", "max_steps")},
     }
 
 

@@ -70,7 +70,7 @@ def test_vs_trl_reports_both_arms_side_by_side(tmp_path, capsys):
     assert trl["generation_batch_size"] == trl["per_device_train_batch_size"]  # one rollout per step
     for key in ("num_generations", "max_completion_length", "learning_rate", "seed", "loss_type", "beta", "epsilon",
                 "epsilon_high", "scale_rewards", "num_iterations", "max_grad_norm", "weight_decay", "temperature",
-                "top_p", "gradient_checkpointing", "mask_truncated_completions"):
+                "top_p", "gradient_checkpointing", "mask_truncated_completions", "eval_on_start"):
         assert trl[key] == ours[key], key  # ours: the loop's resolved settings
     assert ours["lr_scheduler_type"] == "constant"
     assert (trl["loss_type"], trl["beta"], trl["epsilon"], trl["num_iterations"]) == ("dapo", 0.0, 0.2, 1)
@@ -83,9 +83,10 @@ def test_vs_trl_reports_both_arms_side_by_side(tmp_path, capsys):
     for arm, run in runs.items():
         assert run["steps"] == 2 and run["torch_threads"] == 1, arm
         assert [step for step, _ in run["train_reward"]] == [1, 2], arm
-        assert [step for step, _ in run["valid_reward"]] == [2], arm
+        assert [step for step, _ in run["valid_reward"]] == [0, 2], arm  # the baseline, then the last step
         assert all(is_reward(value) for _, value in run["train_reward"] + run["valid_reward"]), arm
-        assert run["final_valid_reward"] == run["best_valid_reward"] == run["valid_reward"][0][1]
+        assert run["final_valid_reward"] == run["valid_reward"][-1][1]
+        assert run["best_valid_reward"] == max(value for _, value in run["valid_reward"])
         # the step's parts add up to the step (means are linear; medians need not be)
         parts = sum(run[key]["mean"] for key in ("sampling_seconds", "grading_wait_seconds", "training_seconds"))
         assert math.isclose(parts, run["step_seconds"]["mean"], rel_tol=1e-3), arm

@@ -401,7 +401,7 @@ def test_rft_train_writes_the_report(trained_run):
     assert result.files["report"] == str(folder / REPORT_FILE)
     page = (folder / REPORT_FILE).read_text()
     assert 'id="chart-reward"' in page and 'id="chart-error-flags"' in page and 'data-tab="improved"' in page
-    assert "3 validations ran" in page
+    assert "4 validations ran" in page  # the baseline at step 0, then every 2 steps
     assert "<h2>Notes</h2>" not in page  # every file it reads was there
 
 

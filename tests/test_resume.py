@@ -96,7 +96,7 @@ def test_a_run_killed_with_sigkill_resumes_to_the_same_final_step(tmp_path, tiny
     rows = metric_rows(run / "metrics.csv")
     # every step logged exactly once, though steps after the checkpoint ran twice
     assert [int(row["step"]) for row in rows if row["train_reward_mean"]] == list(range(1, 9))
-    assert [int(row["step"]) for row in rows if row["valid_reward_mean"]] == [4, 8]
+    assert [int(row["step"]) for row in rows if row["valid_reward_mean"]] == [0, 4, 8]  # the baseline not repeated
 
     # exact resume: the same prompts in the same order, the same samples drawn, the same updates
     assert reference.wait(timeout=240) == 0, reference.stderr.read()[-3000:]
@@ -106,7 +106,7 @@ def test_a_run_killed_with_sigkill_resumes_to_the_same_final_step(tmp_path, tiny
         resumed_values = {row["step"]: float(row[column]) for row in rows if row[column]}
         assert resumed_values == {row["step"]: float(row[column]) for row in reference_rows if row[column]}, column
     samples = (run / "samples.jsonl").read_text().splitlines()
-    assert len(samples) == 2 * 2 and samples == (reference_run / "samples.jsonl").read_text().splitlines()
+    assert len(samples) == 3 * 2 and samples == (reference_run / "samples.jsonl").read_text().splitlines()  # steps 0, 4, 8
     final = AutoModelForCausalLM.from_pretrained(run / "final").state_dict()
     for name, value in AutoModelForCausalLM.from_pretrained(reference_run / "final").state_dict().items():
         assert torch.equal(final[name], value), name

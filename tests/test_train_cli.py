@@ -70,7 +70,7 @@ def test_metrics_csv_has_a_row_per_step_and_openai_named_columns(finished_run):
     }
     assert expected <= columns, expected - columns
     assert steps_with(rows, "train_reward_mean") == [1, 2, 3, 4]
-    assert steps_with(rows, "valid_reward_mean") == [1, 2, 3, 4]
+    assert steps_with(rows, "valid_reward_mean") == [0, 1, 2, 3, 4]  # step 0: the untrained model's baseline
     for row in rows:
         for column in ("train_reward_mean", "valid_reward_mean"):
             if row[column]:
@@ -103,8 +103,8 @@ def test_the_three_best_checkpoints_are_kept_and_load_with_from_pretrained(finis
     infos = [json.loads((folder / "rft_checkpoint.json").read_text()) for folder in kept]
     kept_steps = {info["step"] for info in infos}
     dropped = set(valid) - kept_steps
-    assert len(dropped) == 1
-    assert min(info["valid_reward_mean"] for info in infos) >= valid[dropped.pop()]
+    assert len(valid) == 5 and len(dropped) == 2  # the baseline (step 0) and steps 1-4 competed
+    assert min(info["valid_reward_mean"] for info in infos) >= max(valid[step] for step in dropped)
     for info in infos:
         assert info["valid_reward_mean"] == pytest.approx(valid[info["step"]])
     assert [entry["step"] for entry in summary["best_checkpoints"]] == [
@@ -136,8 +136,8 @@ def test_reward_curve_is_a_real_png(finished_run):
 def test_samples_table_has_prompts_completions_rewards_and_details(finished_run):
     run, _ = finished_run
     records = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]
-    assert {record["step"] for record in records} == {1, 2, 3, 4}
-    assert len(records) == 4 * 3  # every validation, every valid prompt, eval_samples 1
+    assert {record["step"] for record in records} == {0, 1, 2, 3, 4}  # 0: the baseline before training
+    assert len(records) == 5 * 3  # every validation, every valid prompt, eval_samples 1
     for record in records:
         assert record["prompt"].startswith("valid question ")
         assert isinstance(record["completion"], str)
@@ -251,7 +251,7 @@ def test_api_with_python_rows_fires_hooks_and_stops_early(tmp_path, tiny_model_p
 
     recorder = HookRecorder()
     fresh_plugins.get_plugin_manager().register(recorder, name="recorder")
-    job = yaml.safe_load(write_job(tmp_path, tiny_model_path, early_stopping_patience=1).read_text())
+    job = yaml.safe_load(write_job(tmp_path, tiny_model_path, early_stopping_patience=1, eval_on_start=False).read_text())
     # a grader that always gives 1: the second validation brings no gain, so training stops there
     job["method"]["reinforcement"]["grader"] = {
         "type": "string_check", "name": "always", "input": "x", "reference": "x", "operation": "eq",
@@ -279,6 +279,7 @@ def test_the_last_step_is_validated_when_the_interval_does_not_divide_it(tmp_pat
     job = write_job(tmp_path, tiny_model_path)
     data = yaml.safe_load(job.read_text())
     data["method"]["reinforcement"]["hyperparameters"]["eval_interval"] = 2
+    data["trainer"]["eval_on_start"] = False  # the scheduled validations alone
     job.write_text(yaml.safe_dump(data))
     result = train(job, max_steps=3)
     run = tmp_path / "run"
@@ -328,7 +329,7 @@ def test_a_data_parallel_run_prepares_and_reports_once(tmp_path, tiny_model_path
     summary = json.loads(process.stdout)  # one JSON document: rank 1 printed nothing
     assert summary["final_step"] == 2
     run = tmp_path / "run"
-    assert sorted(folder.name for folder in (run / "best").iterdir()) == ["step-000001", "step-000002"]
+    assert sorted(folder.name for folder in (run / "best").iterdir()) == ["step-000000", "step-000001", "step-000002"]
     assert steps_with(metric_rows(run / "metrics.csv"), "train_reward_mean") == [1, 2]
 
 

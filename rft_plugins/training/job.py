@@ -184,6 +184,7 @@ class TrainerSettings(_Strict):
     )
     model_init_kwargs: ModelInitKwargs = Field(default_factory=ModelInitKwargs)
     max_steps: int | None = Field(None, ge=1, description="cap on optimisation steps")
+    eval_on_start: bool = Field(True, description="validate the untrained model first (step 0), as a baseline")
     save_steps: int | None = Field(None, ge=1, description="steps between resume checkpoints; default eval_interval")
     logging_steps: int = Field(1, ge=1, description="steps between metric rows in the logs")
     lora: LoraSettings | None = None

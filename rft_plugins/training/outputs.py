@@ -6,13 +6,14 @@ can be rebuilt for any run folder, including one that was resumed.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import html
 import io
 import json
 import math
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
@@ -163,12 +164,28 @@ class StepsCompleted:
     row before its checkpoint, and Lightning then logs it again).
     """
 
+    #: added to Lightning's step; 0 while the baseline validation before training logs (step 0)
+    step_offset = 1
+
     def log_metrics(self, metrics: dict[str, Any], step: int | None = None) -> None:
         row = (step, sorted(metrics.items()))
         if row == getattr(self, "_last_row", None):
             return  # the resume checkpoint wrote this step's row before saving; Lightning repeats it
         self._last_row = row
-        super().log_metrics(metrics, None if step is None else step + 1)  # type: ignore[misc]
+        super().log_metrics(metrics, None if step is None else step + self.step_offset)  # type: ignore[misc]
+
+
+@contextlib.contextmanager
+def baseline_rows(loggers: Iterable[Any]) -> Iterator[None]:
+    """Rows logged inside are step 0's: the validation of the untrained model, before step 1."""
+    numbered = [logger for logger in loggers if isinstance(logger, StepsCompleted)]
+    for logger in numbered:
+        logger.step_offset = 0
+    try:
+        yield
+    finally:
+        for logger in numbered:
+            logger.step_offset = 1
 
 
 class ResumableCSVLogger(StepsCompleted, CSVLogger):

@@ -330,6 +330,11 @@ def _train(
     for run_logger in trainer.loggers:  # hparams.yaml, and TensorBoard's hparams tab
         run_logger.log_hyperparams(hyperparameters)
     with context.stop.listening(enabled=trainer.world_size == 1):  # a signal: checkpoint, then RunInterrupted
+        if checkpoint is None and valid_data and job.trainer.eval_on_start:
+            from .outputs import baseline_rows
+
+            with baseline_rows(trainer.loggers):  # step 0: every curve starts with the baseline
+                trainer.validate(module, verbose=False)
         trainer.fit(module, ckpt_path=str(checkpoint) if checkpoint is not None else None)
 
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items() if value.numel() == 1}
