@@ -93,7 +93,8 @@ class EvalResult:
             "graders": {key.removeprefix("eval/").removesuffix("_reward_mean"): value
                         for key, value in self.metrics.items() if key.endswith("_reward_mean") and "/" in key},
             "error_rates": {key.removeprefix("eval/").removesuffix("_rate"): value
-                            for key, value in self.metrics.items() if key.endswith("_rate") and value > 0},
+                            for key, value in self.metrics.items()
+                            if key.endswith("_rate") and not key.endswith("_pass_rate") and value > 0},
             "seconds": self.seconds,
         }
 

@@ -13,7 +13,7 @@ from .run_data import Points
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf")
 SPLITS = ("train", "valid")
 GRADER_REWARD = re.compile(r"^(train|valid)/(.+)_reward_mean$")
-FLAG_RATE = re.compile(r"^(train|valid)/(.+)_rate$")
+FLAG_RATE = re.compile(r"^(train|valid)/(.+)(?<!_pass)_rate$")  # not a grader's pass rate
 FLAGS_TITLE = "Error flags"
 #: one chart each, when logged: (column, title, y-axis label)
 OPTIMISATION_CHARTS = (

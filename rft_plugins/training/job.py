@@ -48,7 +48,8 @@ class Hyperparameters(_Strict):
     eval_interval: Union[Auto, int] = Field("auto", description="steps between validations (>= 1)")
     eval_samples: Union[Auto, int] = Field("auto", description="samples per validation prompt (>= 1)")
     compute_multiplier: Union[Auto, float] = Field("auto", description="rollout budget scale, (0, 10]")
-    reasoning_effort: Union[Auto, Literal["low", "medium", "high"]] = "auto"
+    # OpenAI's RFT takes "default"; every value of openai-python's ReasoningEffort is accepted too
+    reasoning_effort: Union[Auto, Literal["default", "none", "minimal", "low", "medium", "high", "xhigh"]] = "auto"
 
     @pydantic.field_validator("n_epochs")
     @classmethod
@@ -581,7 +582,7 @@ AUTO_MAX_EPOCHS = 10
 #: "auto" eval_interval: about this many validations per run
 AUTO_VALIDATIONS = 10
 #: reasoning_effort -> factor on trainer.max_completion_length ("auto" = medium)
-REASONING_EFFORT_LENGTH = {"low": 0.5, "medium": 1.0, "high": 2.0}
+REASONING_EFFORT_LENGTH = {"none": 0.25, "minimal": 0.25, "low": 0.5, "medium": 1.0, "high": 2.0, "xhigh": 4.0}
 
 
 @dataclass(frozen=True)
@@ -610,7 +611,8 @@ def resolve_hyperparameters(job: Job, n_train_rows: int) -> ResolvedHyperparamet
     - total steps: ``ceil(rows / batch_size) * n_epochs``, capped by ``trainer.max_steps``;
     - eval_interval: ``total / 10`` (at least 1); eval_samples: 1 per validation prompt;
     - compute_multiplier scales the rollout budget: ``num_generations * multiplier`` (at least 2);
-    - reasoning_effort scales ``max_completion_length`` (low 0.5x, medium 1x, high 2x);
+    - reasoning_effort scales ``max_completion_length`` (none and minimal 0.25x, low 0.5x, medium and
+      default 1x, high 2x, xhigh 4x);
     - learning rate: ``trainer.learning_rate * learning_rate_multiplier`` ("auto" = 1).
     """
     if n_train_rows < 1:
@@ -632,7 +634,7 @@ def resolve_hyperparameters(job: Job, n_train_rows: int) -> ResolvedHyperparamet
     )
     multiplier = 1.0 if given.learning_rate_multiplier == "auto" else float(given.learning_rate_multiplier)
     compute = 1.0 if given.compute_multiplier == "auto" else float(given.compute_multiplier)
-    effort = "medium" if given.reasoning_effort == "auto" else given.reasoning_effort
+    effort = "medium" if given.reasoning_effort in ("auto", "default") else given.reasoning_effort
     return ResolvedHyperparameters(
         n_epochs=n_epochs,
         batch_size=batch_size,

@@ -150,7 +150,7 @@ class RFTModule(lightning.LightningModule):
 
     @property
     def grader_name(self) -> str:
-        return str(self.settings.grader["name"])
+        return str(self.settings.grader.get("name") or self.settings.grader["type"])  # OpenAI's may have no name
 
     # ------------------------------------------------------------ training
     def configure_optimizers(self) -> dict[str, Any]:

@@ -367,8 +367,11 @@ def build_trainer(
     from .outputs import ResumableCSVLogger, StepsCompletedTensorBoardLogger
     from .precision import resolve_precision
 
+    from .events import EVENTS_FILE, OpenAIEvents
+
     validation_interval = plan.eval_interval if has_validation else None
     callbacks: list[Any] = [
+        OpenAIEvents(folder / EVENTS_FILE, job.grader),  # first: a step's event line precedes its checkpoint
         ResumeCheckpoint(
             folder / "checkpoints", job.trainer.save_steps or plan.eval_interval, validation_interval, context.stop
         ),

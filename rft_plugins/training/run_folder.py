@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 #: what a run writes into its folder; the marker lists these, ``--overwrite`` removes only them
 RUN_OUTPUTS = (
     "checkpoints", "best", "final", "tensorboard", "metrics.csv", "hparams.yaml",
-    "reward_curve.png", "samples.jsonl", "samples.md", "report.html", "run.json", "summary.json",
+    "reward_curve.png", "samples.jsonl", "samples.md", "report.html", "events.jsonl", "run.json", "summary.json",
 )
 RUN_RECORD = "run.json"
 #: the key of ``run.json`` that says "this folder holds a run rft wrote, with these outputs"

@@ -1,0 +1,161 @@
+"""``events.jsonl``: a run's metrics as OpenAI's fine-tuning job events, one line per step.
+
+Tooling written for OpenAI's RFT jobs reads ``GET /fine_tuning/jobs/{id}/events``: objects of
+``type: "metrics"`` whose ``data`` holds ``scores`` (the reward means, overall and per grader),
+``errors`` (per grader, ``train_<flag>_mean`` and ``_count`` for each error flag) and ``timing``
+(``step.sampling``, ``step.training``, ``step.eval``, ``step.full_iteration``), as the RFT guide's
+"Training metrics" appendix shows them. This callback writes the same objects from the metrics
+the loop logs, so that such tooling reads our runs.
+
+Choices where our loop differs: the per-grader entries are a ``multi`` grader's sub-graders by
+key (the names its formula and ``sub_rewards`` use), or the grader itself; error flags are
+counted for the grader as a whole (a ``multi`` passes its sub-graders' flags up); ``eval`` is the
+wall time of the validation that followed the step (0 without one) and ``full_iteration``
+includes it; grader latency and token usage are not reported.
+
+A step's line is written when the step ends and rewritten once with the validation that follows
+it, each time before the resume checkpoint is saved (this callback comes first), so a resumed
+run's file holds every step once: lines past the checkpoint's step are dropped when it starts.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch import Callback, LightningModule, Trainer
+
+from ..graders.config import grader_name
+from ..graders.types import BOOLEAN_FLAGS
+from .checkpoints import atomic_write_text
+
+EVENTS_FILE = "events.jsonl"
+#: our metric -> OpenAI's ``timing.step`` field
+STEP_TIMES = {"sampling": "timing/sampling_s", "training": "timing/training_s"}
+
+
+def event_graders(grader: dict[str, Any]) -> list[dict[str, str]]:
+    """The graders OpenAI's events list: a multi grader's sub-graders (by key), else the grader."""
+    subs = grader.get("graders") if grader.get("type") == "multi" else None
+    if isinstance(subs, dict):
+        return [{"name": key, "type": str(sub.get("type"))} for key, sub in subs.items() if isinstance(sub, dict)]
+    return [{"name": grader_name(grader), "type": str(grader.get("type"))}]
+
+
+def _split_scores(metrics: dict[str, float], split: str, name: str) -> dict[str, float]:
+    value = metrics.get(f"{split}/{name}_reward_mean")
+    return {} if value is None else {f"{split}_reward_mean": value}
+
+
+def _split_errors(metrics: dict[str, float], split: str) -> dict[str, float]:
+    """``<split>_<flag>_mean`` (the share of samples) and ``_count`` (how many) for every flag."""
+    samples = metrics.get(f"{split}/graded_samples")
+    errors: dict[str, float] = {}
+    for flag in BOOLEAN_FLAGS:
+        rate = metrics.get(f"{split}/{flag}_rate")
+        if rate is None:
+            continue
+        errors[f"{split}_{flag}_mean"] = rate
+        if samples is not None:
+            errors[f"{split}_{flag}_count"] = float(round(rate * samples))
+    return errors
+
+
+def metrics_event(
+    step: int, total_steps: int, metrics: dict[str, float], eval_seconds: float | None, grader: dict[str, Any]
+) -> dict[str, Any]:
+    """One ``fine_tuning.job.event`` of ``type: metrics`` from the metrics logged at ``step``
+    (train ones, and valid ones when a validation followed it)."""
+    splits = [split for split in ("train", "valid") if f"{split}_reward_mean" in metrics]
+    scores: dict[str, Any] = {"graders": []}
+    for entry in event_graders(grader):
+        scores["graders"].append({**entry, **{k: v for s in splits for k, v in _split_scores(metrics, s, entry["name"]).items()}})
+    for split in splits:
+        scores[f"{split}_reward_mean"] = metrics[f"{split}_reward_mean"]
+    top = {"name": grader_name(grader), "type": str(grader.get("type"))}
+    errors = {"graders": [{**top, **{k: v for s in splits for k, v in _split_errors(metrics, s).items()}}]}
+    timing = {name: metrics.get(column, 0.0) for name, column in STEP_TIMES.items()}
+    timing["eval"] = eval_seconds or 0.0
+    timing["full_iteration"] = metrics.get("timing/full_iteration_s", 0.0) + timing["eval"]
+    data: dict[str, Any] = {"step": step, "total_steps": total_steps, "scores": scores, "errors": errors,
+                            "timing": {"step": timing}}
+    message = f"Step {step}/{total_steps}"
+    if "train" in splits:
+        data["train_mean_reward"] = metrics["train_reward_mean"]
+        data["mean_unresponsive_rewards"] = metrics.get("train/unresponsive_reward_error_rate", 0.0)
+        if "completion_length_mean" in metrics:
+            data["completion_tokens_mean"] = metrics["completion_length_mean"]
+        message += f", train mean reward={metrics['train_reward_mean']:.2f}"
+    if "valid" in splits:
+        data["full_valid_mean_reward"] = metrics["valid_reward_mean"]
+        data["full_valid_mean_parse_error"] = metrics.get("valid/sample_parse_error_rate", 0.0)
+        message += (f", full validation mean reward={metrics['valid_reward_mean']:.2f}, full validation mean "
+                    f"parse error={data['full_valid_mean_parse_error']:.2f}")
+    return {"object": "fine_tuning.job.event", "id": f"ftevent-{uuid.uuid4().hex[:24]}",
+            "created_at": int(time.time()), "level": "info", "message": message, "data": data, "type": "metrics"}
+
+
+def _step_of(line: str) -> int | None:
+    try:
+        return int(json.loads(line)["data"]["step"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+class OpenAIEvents(Callback):
+    """Writes ``events.jsonl`` in the run folder (main process only); see the module docstring."""
+
+    def __init__(self, path: Path, grader: dict[str, Any]):
+        self.path = Path(path)
+        self.grader = grader
+        self._step: int | None = None  # the step of the file's last line
+        self._metrics: dict[str, float] = {}
+        self._offset = 0  # where the last line starts
+        self._eval_started = 0.0
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Keep the lines of the steps done (a resumed run's, up to its checkpoint); drop the rest."""
+        if not trainer.is_global_zero:
+            return
+        kept = []
+        if self.path.is_file():
+            lines = self.path.read_text(encoding="utf-8").splitlines()
+            kept = [line for line in lines if (step := _step_of(line)) is not None and step <= trainer.global_step]
+        atomic_write_text(self.path, "".join(f"{line}\n" for line in kept))
+        self._step = None
+
+    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args: Any, **kwargs: Any) -> None:
+        if trainer.is_global_zero:
+            train = {name: float(value) for name, value in trainer.callback_metrics.items()
+                     if not name.startswith("valid") and value.numel() == 1}
+            self._write(trainer, train, eval_seconds=None, new_line=True)
+
+    def on_validation_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._eval_started = time.perf_counter()
+
+    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """The validation's metrics join its step's line (step 0: the baseline before training)."""
+        if trainer.state.fn not in ("fit", "validate") or trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        seconds = time.perf_counter() - self._eval_started
+        valid = {name: float(value) for name, value in trainer.callback_metrics.items()
+                 if name.startswith("valid") and value.numel() == 1}
+        same_step = self._step == trainer.global_step
+        metrics = {**(self._metrics if same_step else {}), **valid}
+        self._write(trainer, metrics, eval_seconds=seconds, new_line=not same_step)
+
+    def _write(self, trainer: Trainer, metrics: dict[str, float], eval_seconds: float | None, new_line: bool) -> None:
+        """Append the step's line, or replace the last line (the same step, now validated)."""
+        step = trainer.global_step
+        event = metrics_event(step, int(trainer.max_steps), metrics, eval_seconds, self.grader)
+        line = (json.dumps(event) + "\n").encode()
+        with self.path.open("r+b" if self.path.exists() else "w+b") as handle:
+            if new_line:
+                self._offset = handle.seek(0, 2)
+            handle.seek(self._offset)
+            handle.truncate()
+            handle.write(line)
+        self._step, self._metrics = step, metrics
