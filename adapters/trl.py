@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
+from ..data.rows import messages_of_prompt
 from ..graders.build import build_grader
 from ..graders.runner import LoadedGrader
 from ..graders.trainer_state import TrainerState, trainer_state
@@ -68,11 +69,6 @@ def _is_column(value: Any, count: int) -> bool:
     return isinstance(value, Sequence) and not isinstance(value, (str, bytes)) and len(value) == count
 
 
-def _messages(prompt: Any) -> list[dict[str, Any]]:
-    """OpenAI's ``messages`` for a TRL prompt: the conversation, or one user message."""
-    return list(prompt) if isinstance(prompt, list) else [{"role": "user", "content": _text(prompt)}]
-
-
 def _items(prompts: Sequence[Any], columns: dict[str, Any]) -> list[dict[str, Any]]:
     data = {key: value for key, value in columns.items()
             if key not in TRL_ARGUMENTS and _is_column(value, len(prompts))}
@@ -80,7 +76,7 @@ def _items(prompts: Sequence[Any], columns: dict[str, Any]) -> list[dict[str, An
     for index, prompt in enumerate(prompts):
         item = {key: values[index] for key, values in data.items()}
         item.setdefault("prompt", prompt)
-        item.setdefault("messages", _messages(prompt))
+        item.setdefault("messages", messages_of_prompt(prompt))
         items.append(item)
     return items
 

@@ -51,6 +51,14 @@ def rft_register_tool_call_parsers(register: Register) -> None:
 
 
 @hookspec
+def rft_register_training_backends(register: Register) -> None:
+    """Register training backends, the engines ``rft train --backend NAME`` trains a job with:
+    ``factory()`` returns an object with ``check(job)``, ``last_checkpoint(folder)`` and
+    ``run(request) -> RunResult`` (``rft_plugins.training.backends.TrainingBackend``). Built in:
+    ``lightning``; the TRL adapter adds ``trl``."""
+
+
+@hookspec
 def rft_on_train_start(job: Any, module: Any) -> None:
     """Called once before the first optimisation step of ``rft train``."""
 

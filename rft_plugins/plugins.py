@@ -40,6 +40,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "rft_plugins.default_plugins.samplers",
     "rft_plugins.default_plugins.tool_call_parsers",
     "rft_plugins.default_plugins.reward_shapers",
+    "rft_plugins.default_plugins.training_backends",
 )
 
 

@@ -17,6 +17,7 @@ HOOKS = {
     "reward_shapers": "rft_register_reward_shapers",
     "judge_backends": "rft_register_judge_backends",
     "tool_call_parsers": "rft_register_tool_call_parsers",
+    "training_backends": "rft_register_training_backends",
 }
 #: kind of registration -> what one of them, and a list of them, are called in messages
 LABELS = {
@@ -26,6 +27,7 @@ LABELS = {
     "reward_shapers": ("reward shaper", "shapers"),
     "judge_backends": ("judge backend", "backends"),
     "tool_call_parsers": ("tool-call parser", "parsers"),
+    "training_backends": ("training backend", "backends"),
 }
 
 

@@ -21,6 +21,16 @@ def _fail(error: Exception, status: int) -> None:
     sys.exit(status)
 
 
+def _set_option(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[tuple[str, object]]:
+    """``--set FIELD=VALUE`` pairs, the values read as YAML."""
+    from ..training.job_overrides import parse_override
+
+    try:
+        return [parse_override(value) for value in values]
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from error
+
+
 def _folder_option(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
     """``--output-dir`` as a path; an empty one (an unset shell variable) is refused, not read as '.'."""
     if value is not None and not value.strip():
@@ -51,6 +61,16 @@ def _folder_option(ctx: click.Context, param: click.Parameter, value: str | None
     "The last step is validated whatever eval_interval is.",
 )
 @click.option(
+    "--backend",
+    help="The training backend: lightning (the built-in loop, default) or a plugin's, such as trl (TRL's "
+    "GRPOTrainer, from the TRL adapter); overrides the job's trainer.backend. The run folder is the same.",
+)
+@click.option(
+    "--set", "overrides", multiple=True, callback=_set_option, metavar="FIELD=VALUE",
+    help="Set any job field, e.g. --set trainer.learning_rate=2e-5 --set method.reinforcement.hyperparameters."
+    "n_epochs=3 (repeatable; the value is YAML: quote strings that would read as numbers or booleans).",
+)
+@click.option(
     "--json", "as_json", is_flag=True,
     help="Print the run's summary (steps, final metrics, best checkpoints, files) as JSON on stdout; "
     "all training output goes to stderr.",
@@ -72,6 +92,8 @@ def train(
     overwrite: bool,
     output_dir: Path | None,
     max_steps: int | None,
+    backend: str | None,
+    overrides: list[tuple[str, object]],
     as_json: bool,
     demo: bool,
     no_progress: bool,
@@ -80,8 +102,9 @@ def train(
 
     JOB is a YAML or JSON file shaped like an OpenAI fine-tuning job with
     `method.type: reinforcement` (training_file, validation_file, grader,
-    hyperparameters), plus `model:` (a local model folder) and an optional
-    `trainer:` section (sampling, loss, LoRA, devices, output_dir); see docs/job.md.
+    hyperparameters), plus `model:` (a local model folder, or a Hugging Face
+    Hub id) and an optional `trainer:` section (sampling, loss, LoRA, devices,
+    backend, loggers, output_dir; TRL's GRPOConfig names work); see docs/job.md.
     The whole job is checked before training: a mistake is reported on one line
     with its file, line and field, and the command exits with status 2 (1: the
     run itself failed). SIGTERM or Ctrl-C finishes the current step, saves a
@@ -96,13 +119,15 @@ def train(
     Outputs, in the output folder:
       metrics.csv, tensorboard/    train/valid reward, per-grader rewards, error rates, loss
       best/step-N/                 the best models by valid_reward_mean (Hugging Face folders)
-      final/                       the model after the last step
+      final/                       the model after the last step (with a model card)
       reward_curve.png             reward against step
       samples.md, samples.jsonl    graded validation samples
       checkpoints/last.ckpt        what --resume continues from
 
     \b
     rft train job.yaml
+    rft train job.yaml --backend trl     # the same job through TRL's GRPOTrainer
+    rft train job.yaml --set trainer.learning_rate=2e-5 --set trainer.report_to=[wandb]
     rft train job.yaml --resume          # after a crash or kill: same final step
     rft train --demo                     # the built-in example, nothing to download
     """
@@ -128,7 +153,7 @@ def train(
         with contextlib.redirect_stdout(sys.stderr):
             result = run_training(
                 job, resume=resume, output_dir=output_dir, max_steps=max_steps, overwrite=overwrite,
-                progress_bar=not no_progress,
+                progress_bar=not no_progress, overrides=overrides + ([("trainer.backend", backend)] if backend else []),
             )
     except (JobError, DataError, RunError) as error:
         _fail(error, BAD_INPUT)

@@ -1,7 +1,10 @@
 """What a dataset row must look like (OpenAI's RFT JSONL), checked the same way for every source.
 
 A row is a JSON object: ``messages`` (chat messages, the last one from the user), optional
-``tools``, and any other keys as reference data that graders read as ``item.<key>``.
+``tools``, and any other keys as reference data that graders read as ``item.<key>``. TRL's rows
+are accepted too: a ``prompt`` that is a conversation (checked as ``messages`` are) or a text
+(one user message: RFT prompts are chats, rendered with the chat template); the row then gets the
+``messages`` it stands for and keeps its ``prompt``, so graders read either on both engines.
 """
 
 from __future__ import annotations
@@ -51,13 +54,17 @@ def validate_row(row: Any, where: str) -> dict[str, Any]:
         check_depth(row, DocumentLimits.from_environment())
     except DocumentError as error:
         raise DataError(error.message, where) from None
-    messages = row.get("messages")
+    key = "messages" if "messages" in row or "prompt" not in row else "prompt"  # OpenAI's form, or TRL's
+    messages = row.get(key)
     if messages is None:
-        raise DataError("required field is missing", where, "messages")
+        raise DataError("required field is missing (OpenAI's messages, or TRL's prompt)", where, "messages")
+    if key == "prompt" and isinstance(messages, str):
+        messages = messages_of_prompt(messages)
     if not isinstance(messages, list) or not messages:
-        raise DataError("must be a non-empty list of chat messages", where, "messages")
+        text = "a text or " if key == "prompt" else ""
+        raise DataError(f"must be {text}a non-empty list of chat messages", where, key)
     for index, message in enumerate(messages):
-        field = f"messages[{index}]"
+        field = f"{key}[{index}]"
         if not isinstance(message, dict):
             raise DataError(f"a message is an object with role and content, not {type(message).__name__}", where, field)
         role = message.get("role")
@@ -68,12 +75,19 @@ def validate_row(row: Any, where: str) -> dict[str, Any]:
     if messages[-1]["role"] != "user":
         raise DataError(
             f"the last message must be from the user (OpenAI RFT), not {messages[-1]['role']!r}",
-            where, f"messages[{len(messages) - 1}].role",
+            where, f"{key}[{len(messages) - 1}].role",
         )
     tools = row.get("tools")
     if tools is not None and (not isinstance(tools, list) or not all(isinstance(tool, dict) for tool in tools)):
         raise DataError("must be a list of tool definitions (objects)", where, "tools")
-    return row
+    return row if key == "messages" else {**row, "messages": messages}
+
+
+def messages_of_prompt(prompt: Any) -> list[dict[str, Any]]:
+    """OpenAI's ``messages`` for a TRL prompt: the conversation itself, or a text as one user message."""
+    if isinstance(prompt, list):
+        return list(prompt)
+    return [{"role": "user", "content": "" if prompt is None else str(prompt)}]
 
 
 def from_table(row: dict[str, Any]) -> dict[str, Any]:
@@ -89,11 +103,12 @@ def from_table(row: dict[str, Any]) -> dict[str, Any]:
                 row[key] = json.loads(row[key])
             except json.JSONDecodeError:
                 pass  # validate_row reports the wrong type
-    if isinstance(row.get("messages"), list):
-        row["messages"] = [
-            {k: v for k, v in message.items() if v is not None} if isinstance(message, dict) else message
-            for message in row["messages"]
-        ]
+    for key in ("messages", "prompt"):  # a TRL prompt that is a conversation, too
+        if isinstance(row.get(key), list):
+            row[key] = [
+                {k: v for k, v in message.items() if v is not None} if isinstance(message, dict) else message
+                for message in row[key]
+            ]
     if row.get("tools") is None:
         row.pop("tools", None)
     return row

@@ -33,10 +33,17 @@ def validations_without_gain(history: list[dict[str, Any]]) -> int:
 
 
 def save_if_best(run: Any, step: int, reward: float, metrics: dict[str, float], module: Any) -> None:
-    """Keep the model in ``run.best_dir`` if it ranks in the best ``run.save_top_k``."""
-    from ..training.checkpoints import keep_best  # imports Lightning: only when a run validates
+    """Keep the model (with its model card) in ``run.best_dir`` if it ranks in the best ``run.save_top_k``."""
+    from ..training.checkpoints import best_folder, keep_best  # the train extra: only when a run validates
 
-    saved = keep_best(run.best_dir, step, reward, module.save_hf, run.save_top_k, metrics)
+    card = getattr(run, "model_card", None)
+
+    def save(folder: Any) -> None:
+        module.save_hf(folder)
+        if card is not None:
+            card(folder, step, reward, best_folder(run.best_dir, step))
+
+    saved = keep_best(run.best_dir, step, reward, save, run.save_top_k, metrics)
     if saved is not None:
         logger.info("step %d: valid_reward_mean %.4f, saved %s", step, reward, saved)
 

@@ -112,6 +112,11 @@ def best_checkpoints(folder: Path) -> list[dict[str, Any]]:
     return sorted(found, key=lambda info: (-info["valid_reward_mean"], -info["step"]))
 
 
+def best_folder(folder: Path, step: int) -> Path:
+    """Where the best checkpoint of ``step`` is kept in ``folder``."""
+    return Path(folder) / f"step-{step:06d}"
+
+
 def keep_best(
     folder: Path, step: int, reward: float, save: Callable[[Path], None], keep: int, metrics: dict[str, Any] | None = None
 ) -> Path | None:
@@ -126,7 +131,7 @@ def keep_best(
     survivors = ranked[:keep]
     target = None
     if any(info["step"] == step and "path" not in info for info in survivors):
-        target = folder / f"step-{step:06d}"
+        target = best_folder(folder, step)
         with atomic_directory(target) as temporary:
             save(temporary)
             info = {"step": step, "valid_reward_mean": reward, "metrics": metrics or {}}

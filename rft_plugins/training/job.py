@@ -2,17 +2,20 @@
 ``trainer`` section for what OpenAI hides.
 
 ``trainer`` fields are named like ``trl.GRPOConfig``'s where one exists, so one job runs on
-either engine. ``batch_size`` counts prompts per optimisation step (OpenAI's meaning); each prompt
-yields ``num_generations`` samples.
+either engine (``trainer.backend``); TRL's names for the others are translated where they mean the
+same (``job_aliases.py``). ``batch_size`` counts prompts per optimisation step (OpenAI's meaning);
+each prompt yields ``num_generations`` samples. ``model`` and the data files are local paths or
+Hugging Face Hub ids, read from the local cache (``rft_plugins.hub``).
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import difflib
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Sequence, Union
 
@@ -23,6 +26,9 @@ from pydantic import Field
 from ..documents import DocumentError, DocumentLimits, load_json, load_yaml, read_text
 from ..errors import GraderConfigError, RFTError
 from ..graders.build import validate_grader
+from .job_aliases import AliasProblem, translate
+from .job_aliases import hint as trl_hint
+from .job_overrides import OverrideProblem, apply_overrides, dotted, path_of
 from .model_folder import weights_problem
 
 if TYPE_CHECKING:
@@ -208,6 +214,15 @@ class TrainerSettings(_Strict):
     grader_concurrency: int = Field(32, ge=1, le=4096)
     save_top_k: int = Field(3, ge=1, description="best checkpoints kept, by valid_reward_mean")
     early_stopping_patience: int | None = Field(None, ge=1, description="validations without gain")
+    backend: str = Field("lightning", description="the training backend plugin: lightning (built in), trl, ...")
+    report_to: list[str] = Field(
+        default_factory=lambda: ["tensorboard"],
+        description="loggers beside metrics.csv: tensorboard, wandb, mlflow (csv is always written); all, none",
+    )
+    run_name: str | None = Field(None, description="the run's name for W&B / MLflow; default the run folder's name")
+    push_to_hub: bool = Field(False, description="upload final/ (with its model card) to the Hugging Face Hub")
+    hub_model_id: str | None = Field(None, description="the hub repository push_to_hub uploads to")
+    hub_private_repo: bool | None = Field(None, description="create the hub repository as private")
 
     @pydantic.field_validator("micro_batch_size")
     @classmethod
@@ -215,6 +230,24 @@ class TrainerSettings(_Strict):
         if value != "auto" and value < 1:
             raise ValueError("must be at least 1")
         return value
+
+    @pydantic.field_validator("report_to", mode="before")
+    @classmethod
+    def _report_to(cls, value: Any) -> Any:
+        """TRL's forms: a name, a list of names, ``all`` (every one installed) or ``none``."""
+        from .loggers import LOGGERS, installed_loggers
+
+        names = [value] if isinstance(value, str) else value
+        if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+            raise ValueError("must be a logger name or a list of them")
+        if names in (["none"], []):
+            return []
+        if names == ["all"]:
+            return installed_loggers()
+        unknown = [name for name in names if name not in LOGGERS]
+        if unknown:
+            raise ValueError(f"unknown logger {unknown[0]!r}; known: {', '.join(LOGGERS)}, all, none")
+        return list(dict.fromkeys(names))
 
 
 class Job(_Strict):
@@ -237,6 +270,11 @@ class Job(_Strict):
     def hyperparameters(self) -> Hyperparameters:
         return self.method.reinforcement.hyperparameters
 
+    @property
+    def model_folder(self) -> str:
+        """Where the model is read from: ``model`` itself, or a hub id's snapshot in the local cache."""
+        return self.__dict__.get(MODEL_FOLDER_KEY) or self.model
+
     def error(self, field: str, message: str) -> "JobError":
         """A ``JobError`` about the dotted ``field``, with the job file and line where known.
 
@@ -246,7 +284,7 @@ class Job(_Strict):
         document = self.__dict__.get(DOCUMENT_KEY)
         if document is None:
             return JobError(message, field=field)
-        return JobError(message, document.source, document.line_of(_path_of(field)), field)
+        return document.error(path_of(field), message)
 
 
 # --------------------------------------------------------------------------------------------
@@ -265,6 +303,10 @@ _SECTIONS: dict[tuple[str, ...], type[pydantic.BaseModel]] = {
 GRADER_PATH = ("method", "reinforcement", "grader")
 #: where a loaded ``Job`` keeps the parsed file it came from, to locate later problems
 DOCUMENT_KEY = "_rft_document"
+#: where a loaded ``Job`` keeps the local folder of a model named by a hub id
+MODEL_FOLDER_KEY = "_rft_model_folder"
+#: where a problem with a ``--set`` (or ``--backend``) value is reported
+OVERRIDE_SOURCE = "command line"
 #: data sources that read the job's training/validation files from disk
 FILE_SOURCES = {None, "jsonl", "hf_datasets"}
 
@@ -284,11 +326,30 @@ class JobError(RFTError, ValueError):
 
 @dataclass
 class _Document:
-    """A parsed YAML/JSON document and the line of each key, by path."""
+    """A parsed YAML/JSON document and the line of each key, by path; the fields written under
+    TRL's names (``written``: our path -> the path as written) and set by ``--set``."""
 
     source: str
     data: Any
     lines: dict[tuple[Any, ...], int]
+    written: dict[tuple[Any, ...], tuple[Any, ...]] = field(default_factory=dict)
+    overridden: set[tuple[Any, ...]] = field(default_factory=set)
+
+    def as_written(self, path: Sequence[Any]) -> tuple[Any, ...]:
+        """``path`` as the user wrote it (a TRL name for one of our fields)."""
+        path = tuple(path)
+        for end in range(len(path), 0, -1):
+            if path[:end] in self.written:
+                return self.written[path[:end]] + path[end:]
+        return path
+
+    def error(self, path: Sequence[Any], message: str) -> "JobError":
+        """A ``JobError`` about ``path``: the field as written, at its line, or in ``--set``."""
+        shown = self.as_written(path)
+        field_name = dotted(shown) or None
+        if any(shown[:end] in self.overridden for end in range(len(shown), 0, -1)):
+            return JobError(message, OVERRIDE_SOURCE, None, field_name)
+        return JobError(message, self.source, self.line_of(shown), field_name)
 
     def line_of(self, path: Sequence[Any]) -> int | None:
         """The line of the deepest key of ``path`` that the document has."""
@@ -368,24 +429,14 @@ def _clean_location(data: Any, location: Sequence[Any], missing: bool) -> tuple[
     return tuple(path)
 
 
-def _path_of(dotted: str) -> tuple[Any, ...]:
-    """``"a.b[0].c"`` as a document path: ``("a", "b", 0, "c")``."""
-    parts = dotted.replace("[", ".").replace("]", "").split(".")
-    return tuple(int(part) if part.isdigit() else part for part in parts if part)
-
-
-def _dotted(path: Sequence[Any]) -> str:
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
-
-
 def _message(error: dict[str, Any], path: tuple[Any, ...]) -> str:
     kind, message = error["type"], error["msg"]
     if kind == "missing":
         return "required field is missing"
     if kind == "extra_forbidden":
+        instead = trl_hint(str(path[-1]))
+        if instead:  # a TRL / transformers field without a counterpart here
+            return f"unknown field (TRL's {path[-1]} has no counterpart here): {instead}"
         section = _SECTIONS.get(path[:-1])
         hint = difflib.get_close_matches(str(path[-1]), list(section.model_fields), n=1) if section else []
         return "unknown field" + (f"; did you mean {hint[0]!r}?" if hint else "")
@@ -405,7 +456,7 @@ def _schema_error(error: pydantic.ValidationError, document: _Document) -> JobEr
                 text = text.removeprefix("Input should be ")
             if text not in messages:
                 messages.append(text)
-    return JobError(" or ".join(messages), document.source, document.line_of(path), _dotted(path) or None)
+    return document.error(path, " or ".join(messages))
 
 
 def _resolve_path(value: str, base: Path) -> Path:
@@ -413,45 +464,74 @@ def _resolve_path(value: str, base: Path) -> Path:
     return path if path.is_absolute() else (base / path)
 
 
+def _model_snapshot(job: Job, document: _Document) -> str | None:
+    """The local snapshot folder of a ``model`` given as a hub id (None for a local path)."""
+    from ..hub import HubError, is_repo_id, model_snapshot
+
+    if Path(job.model).exists() or not is_repo_id(job.model):
+        return None
+    try:
+        return str(model_snapshot(job.model, job.trainer.model_init_kwargs.model_dump().get("revision")))
+    except HubError as error:
+        raise document.error(("model",), error.args[0]) from error
+
+
 def _check_model(job: Job, document: _Document) -> None:
-    path = Path(job.model)
-    line = document.line_of(("model",))
+    path = Path(job.model_folder)
     if not path.exists():
-        raise JobError(
-            f"{path} does not exist (a local Hugging Face model folder is expected; nothing is downloaded)",
-            document.source, line, "model",
+        raise document.error(
+            ("model",), f"{path} does not exist (a local Hugging Face model folder, or a hub id in the local cache)"
         )
     if not (path / "config.json").is_file():
-        raise JobError(f"{path} is not a Hugging Face model folder (no config.json)", document.source, line, "model")
+        raise document.error(("model",), f"{path} is not a Hugging Face model folder (no config.json)")
     problem = weights_problem(path)
     if problem:
-        raise JobError(problem, document.source, line, "model")
+        raise document.error(("model",), problem)
+
+
+def _resolve_location(value: str, base: Path) -> str:
+    """A data file's path against the job's folder; a hub dataset id (no such file) stays as it is."""
+    from ..data.hf_datasets import hub_dataset
+
+    path = _resolve_path(value, base)
+    return value if not path.exists() and hub_dataset(value) is not None else str(path)
 
 
 def _check_files(job: Job, document: _Document) -> None:
+    from ..data.hf_datasets import hub_dataset
+    from ..hub import HubError, dataset_snapshot
+
     if job.trainer.data_source not in FILE_SOURCES:
         return  # another data source reads these names its own way
-    for field in ("training_file", "validation_file"):
-        value = getattr(job, field)
-        if value is not None and not Path(value).exists():
-            raise JobError(f"{value} does not exist", document.source, document.line_of((field,)), field)
+    for name in ("training_file", "validation_file"):
+        value = getattr(job, name)
+        hub = hub_dataset(value) if value is not None else None
+        if hub is not None:
+            try:
+                dataset_snapshot(hub[0], job.trainer.data_source_options.get("revision"))
+            except HubError as error:
+                raise document.error((name,), error.args[0]) from error
+        elif value is not None and not Path(value).exists():
+            raise document.error((name,), f"{value} does not exist")
+
+
+def _grader_error(document: _Document, grader_document: _Document | None, field: str, message: str) -> JobError:
+    """A problem with the grader's ``field``: in its own file, or in the job (or on the command line)."""
+    if grader_document is None:
+        return document.error(GRADER_PATH + path_of(field), message)
+    name = ".".join(part for part in (dotted(GRADER_PATH), field) if part)
+    return JobError(message, grader_document.source, grader_document.line_of(path_of(field)), name)
 
 
 def _check_grader(job: Job, document: _Document, grader_document: _Document | None) -> None:
     grader = job.grader
-    where = grader_document or document
-    prefix: tuple[Any, ...] = () if grader_document else GRADER_PATH
-    field_prefix = _dotted(GRADER_PATH)
     if grader.get("type") == "label_model":
-        raise JobError(
-            "label_model cannot be the top-level RFT grader (OpenAI's rule); put it inside a multi grader",
-            where.source, where.line_of(prefix + ("type",)), f"{field_prefix}.type",
-        )
+        message = "label_model cannot be the top-level RFT grader (OpenAI's rule); put it inside a multi grader"
+        raise _grader_error(document, grader_document, "type", message)
     try:
         validate_grader(grader)
     except GraderConfigError as error:
-        field = f"{field_prefix}.{error.field}" if error.field else field_prefix
-        raise JobError(error.message, where.source, where.line_of(prefix + _path_of(error.field or "")), field) from error
+        raise _grader_error(document, grader_document, error.field or "", error.message) from error
 
 
 def _check_plugins(job: Job) -> None:
@@ -463,6 +543,10 @@ def _check_plugins(job: Job) -> None:
     from ..shaping import ShaperConfigError, build_shapers
 
     trainer = job.trainer
+    backends = collect("training_backends")
+    if trainer.backend not in backends:
+        raise job.error("trainer.backend", unknown_name("training_backends", trainer.backend, backends))
+    backends[trainer.backend].factory().check(job)  # what this engine cannot do of the job
     samplers = collect("samplers")
     if trainer.sampler not in samplers:
         raise job.error("trainer.sampler", unknown_name("samplers", trainer.sampler, samplers))
@@ -482,37 +566,59 @@ def _check_plugins(job: Job) -> None:
         raise job.error(error.field, error.message) from error
 
 
+#: ``--set`` overrides: (dotted field, value) pairs, applied in order
+Overrides = Sequence[tuple[str, Any]]
+
+
 def job_from_dict(
     data: Any, base_dir: str | Path | None = None, source: str = "<job>", check_model: bool = True,
-    check_files: bool = True,
+    check_files: bool = True, overrides: Overrides = (),
 ) -> Job:
     """Validate a job given as a dict (the API's way in); relative paths resolve against ``base_dir``.
 
     ``check_files=False`` skips checking that the data files exist (rows given in memory instead).
     """
-    return _build_job(_Document(source, data, {}), Path(base_dir or "."), None, check_model, check_files)
+    return _build_job(_Document(source, data, {}), Path(base_dir or "."), None, check_model, check_files, overrides)
 
 
-def load_job(path: str | Path, check_model: bool = True, check_files: bool = True) -> Job:
+def load_job(path: str | Path, check_model: bool = True, check_files: bool = True, overrides: Overrides = ()) -> Job:
     """Read a YAML or JSON job file and validate all of it before anything heavy starts.
 
     Relative paths in it (model, data files, a grader given as a file name) are resolved against
     the job file's folder. ``trainer.output_dir`` stays relative to the working directory, like
-    other training tools' output folders. Raises ``JobError`` naming file, line and field.
+    other training tools' output folders. ``overrides`` (``--set``) replace fields first. Raises
+    ``JobError`` naming file, line and field.
     """
     path = Path(path)
     if not path.is_file():
         raise JobError("job file does not exist" if not path.exists() else "not a file", str(path))
-    return _build_job(_read_document(path), path.parent, None, check_model, check_files)
+    return _build_job(_read_document(path), path.parent, None, check_model, check_files, overrides)
+
+
+def _rewrite(document: _Document, data: dict[str, Any], overrides: Overrides) -> _Document:
+    """``data`` with the ``--set`` overrides applied and TRL's names translated, as the document
+    the job is validated from (it remembers what was set, and what was written under TRL's names)."""
+    try:
+        overridden = apply_overrides(data, overrides)
+    except OverrideProblem as problem:
+        raise JobError(problem.message, OVERRIDE_SOURCE, None, dotted(problem.path) or None) from problem
+    document = dataclasses.replace(document, data=data, overridden=overridden)
+    try:
+        written = translate(data)
+    except AliasProblem as problem:
+        raise document.error(problem.path, problem.message) from problem
+    return dataclasses.replace(document, written=written)
 
 
 def _build_job(
-    document: _Document, base: Path, grader_document: _Document | None, check_model: bool, check_files: bool = True
+    document: _Document, base: Path, grader_document: _Document | None, check_model: bool, check_files: bool = True,
+    overrides: Overrides = (),
 ) -> Job:
     data = document.data
     if not isinstance(data, dict):
         raise JobError(f"a job is a mapping of fields, not {type(data).__name__}", document.source, 1)
-    data = copy.deepcopy(data)
+    document = _rewrite(document, copy.deepcopy(data), overrides)
+    data = document.data
     method = data.get("method")
     reinforcement = method.get("reinforcement") if isinstance(method, dict) else None
     if isinstance(reinforcement, dict) and isinstance(reinforcement.get("grader"), str):
@@ -520,21 +626,27 @@ def _build_job(
         if not grader_path.is_file():
             raise JobError(
                 f"grader file {grader_path} does not exist", document.source,
-                document.line_of(GRADER_PATH), _dotted(GRADER_PATH),
+                document.line_of(GRADER_PATH), dotted(GRADER_PATH),
             )
         grader_document = _read_document(grader_path)
         reinforcement["grader"] = grader_document.data
     try:
         job = Job.model_validate(data)
     except pydantic.ValidationError as error:
-        raise _schema_error(error, _Document(document.source, data, document.lines)) from error
-    updates: dict[str, Any] = {"model": str(_resolve_path(job.model, base))}
+        raise _schema_error(error, document) from error
+    local_model = _resolve_path(job.model, base)
+    updates: dict[str, Any] = {"model": str(local_model)} if local_model.exists() else {}
     if job.trainer.data_source in FILE_SOURCES:
-        updates["training_file"] = str(_resolve_path(job.training_file, base))
+        updates["training_file"] = _resolve_location(job.training_file, base)
         if job.validation_file is not None:
-            updates["validation_file"] = str(_resolve_path(job.validation_file, base))
+            updates["validation_file"] = _resolve_location(job.validation_file, base)
     job = job.model_copy(update=updates)
     if check_model:
+        snapshot = _model_snapshot(job, document)
+        if snapshot is not None:  # a hub id: the job keeps it, the run reads the cached folder
+            object.__setattr__(job, MODEL_FOLDER_KEY, snapshot)
+        elif "model" not in updates:  # neither a hub id nor there: reported against the job's folder
+            job = job.model_copy(update={"model": str(local_model)})
         _check_model(job, document)
     # the parsed file rides along outside the fields: not dumped, not compared, kept by model_copy
     object.__setattr__(job, DOCUMENT_KEY, document)
@@ -542,9 +654,26 @@ def _build_job(
         _check_files(job, document)
     _check_grader(job, document, grader_document)
     _check_plugins(job)
+    _check_outputs(job)
     _check_precision(job)
     _check_response_format(job)
     return job
+
+
+def _check_outputs(job: Job) -> None:
+    """The loggers in ``report_to`` are installed, and ``push_to_hub`` can reach the hub."""
+    from ..hub import hub_offline
+    from .loggers import missing_logger
+
+    problem = missing_logger(job.trainer.report_to)
+    if problem:
+        raise job.error("trainer.report_to", problem)
+    if job.trainer.push_to_hub and hub_offline():
+        raise job.error(
+            "trainer.push_to_hub",
+            "HF_HUB_OFFLINE is set, so nothing can be uploaded; unset it, or set push_to_hub: false and upload "
+            "final/ later (hf upload REPO RUN_FOLDER/final)",
+        )
 
 
 def _check_response_format(job: Job) -> None:
@@ -671,7 +800,7 @@ def settings_for(job: Job, plan: ResolvedHyperparameters) -> "ResolvedSettings":
 
     trainer = job.trainer
     return ResolvedSettings(
-        model=job.model,
+        model=job.model_folder,
         grader=job.grader,
         response_format=job.method.reinforcement.response_format,
         batch_size=plan.batch_size,

@@ -1,12 +1,14 @@
-"""``rft train`` as a function: job + data -> a Lightning ``Trainer`` run -> the outputs people expect.
+"""``rft train`` as a function: job + data -> a training backend's run -> the outputs people expect.
 
-The run folder (``trainer.output_dir``) holds, when training is done::
+The job, its data and its run folder are checked here, whatever the backend (``trainer.backend``:
+the built-in Lightning loop, ``fit_with_lightning`` below, or a plugin's, such as TRL's); every
+backend writes the same run folder (``run_outputs``), which holds, when training is done::
 
     metrics.csv, hparams.yaml   every logged metric, one row per step (Lightning CSVLogger)
-    tensorboard/                the same for TensorBoard
+    tensorboard/, wandb/, mlruns/   the same for the loggers in trainer.report_to
     checkpoints/last.ckpt       the Lightning checkpoint ``--resume`` continues from
-    best/step-NNNNNN/           the best models by valid_reward_mean, as Hugging Face folders
-    final/                      the model at the last step, as a Hugging Face folder
+    best/step-NNNNNN/           the best models by valid_reward_mean, as Hugging Face folders (with a model card)
+    final/                      the model at the last step, as a Hugging Face folder (with a model card)
     reward_curve.png            train and valid reward against step
     samples.jsonl, samples.md   graded validation samples (prompt, completion, reward, details)
     report.html                 the run report: curves, error flags, timing, best/worst samples (rft report)
@@ -21,65 +23,28 @@ import logging
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Sequence
 
 from ..data.loading import load_rows
-from .checkpoints import LAST_CHECKPOINT, atomic_directory, atomic_write_text, best_checkpoints
+from .backends import RunRequest, TrainingBackend, training_backend
+from .checkpoints import LAST_CHECKPOINT, best_checkpoints
 from .job import (
     DOCUMENT_KEY, FILE_SOURCES, Job, JobError, ResolvedHyperparameters, job_from_dict, load_job,
     resolve_hyperparameters, settings_for,
 )
-from .interrupts import StopRequests
-from .run_folder import (
-    MARKER_KEY, RUN_OUTPUTS, RunError, RunFolderPlan, plan_run_folder, prepare_run_folder, run_marker,
+from .run_folder import RUN_OUTPUTS, RunError, RunFolderPlan, plan_run_folder
+from .run_outputs import (
+    RunContext, RunResult, finish_run, hyperparameters, run_context, start_run_folder, write_outputs,
 )
 from .settings import ResolvedSettings
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RUN_OUTPUTS", "RunError", "RunResult", "train"]
+__all__ = ["RUN_OUTPUTS", "RunContext", "RunError", "RunResult", "train"]
 
 #: job fields a resumed run may change (they do not change what the finished run is)
 RESUMABLE_CHANGES = {("trainer", "output_dir"), ("trainer", "max_steps")}
-
-
-@dataclass
-class RunContext:
-    """What the built-in validation plugins need from the run; the module carries it as ``rft_run``."""
-
-    output_dir: Path
-    best_dir: Path
-    save_top_k: int
-    early_stopping_patience: int | None
-    history: list[dict[str, Any]] = field(default_factory=list)
-    stopped_early: bool = False
-    stop: StopRequests = field(default_factory=StopRequests)  # SIGTERM / SIGINT during the run
-
-
-@dataclass
-class RunResult:
-    """Where everything went, and how the run ended."""
-
-    output_dir: Path
-    final_step: int
-    total_steps: int
-    stopped_early: bool
-    resumed_from_step: int | None
-    metrics: dict[str, float]
-    best_checkpoints: list[dict[str, Any]]
-    files: dict[str, str]
-    seconds: float
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["output_dir"] = str(self.output_dir)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "RunResult":
-        return cls(**{**data, "output_dir": Path(data["output_dir"])})
 
 
 def is_main_process() -> bool:
@@ -94,12 +59,14 @@ def is_main_process() -> bool:
     return True
 
 
-def _as_job(job: Job | dict | str | Path, check_files: bool) -> Job:
+def _as_job(job: Job | dict | str | Path, check_files: bool, overrides: Sequence[tuple[str, Any]]) -> Job:
     if isinstance(job, Job):
+        if overrides:
+            raise ValueError("overrides apply to a job file or dict, not to a loaded Job")
         return job
     if isinstance(job, dict):
-        return job_from_dict(job, check_files=check_files)
-    return load_job(job, check_files=check_files)
+        return job_from_dict(job, check_files=check_files, overrides=overrides)
+    return load_job(job, check_files=check_files, overrides=overrides)
 
 
 def _with_overrides(job: Job, output_dir: str | Path | None, max_steps: int | None) -> Job:
@@ -122,11 +89,6 @@ def _load_split(given: Iterable[dict] | None, location: str | None, job: Job) ->
     return load_rows(location, job.trainer.data_source, job.trainer.data_source_options)
 
 
-def _plain(value: Any) -> Any:
-    """``value`` as JSON-ready data (dataclasses and pydantic models included), for records and hparams."""
-    return json.loads(json.dumps(value, default=lambda item: item.model_dump() if hasattr(item, "model_dump") else str(item)))
-
-
 def _checkpoint_step(path: Path) -> int:
     """The step a Lightning checkpoint was saved at, without reading its tensors (memory-mapped)."""
     import torch
@@ -147,9 +109,9 @@ def _job_inputs(job: Job) -> list[Path]:
     """The files a job reads (job file, model folder, data files): a run folder may not hold them."""
     document = job.__dict__.get(DOCUMENT_KEY)
     inputs = [Path(document.source)] if document is not None and Path(document.source).exists() else []
-    inputs.append(Path(job.model))
-    if job.trainer.data_source in FILE_SOURCES:
-        inputs += [Path(name) for name in (job.training_file, job.validation_file) if name is not None]
+    inputs.append(Path(job.model_folder))
+    if job.trainer.data_source in FILE_SOURCES:  # hub dataset ids are no paths here
+        inputs += [Path(name) for name in (job.training_file, job.validation_file) if name and Path(name).exists()]
     return inputs
 
 
@@ -158,15 +120,15 @@ def _check_chat_template(job: Job) -> None:
     first training step would find out only after it was started."""
     from .model_folder import chat_template_problem
 
-    problem = chat_template_problem(job.model)
+    problem = chat_template_problem(job.model_folder)
     if problem:
         raise job.error("model", problem)
 
 
-def _check_folder(job: Job, resume: bool, overwrite: bool) -> RunFolderPlan:
+def _check_folder(job: Job, resume: bool, overwrite: bool, backend: TrainingBackend) -> RunFolderPlan:
     """Check the run folder before anything heavy starts (``run_folder.plan_run_folder``), and
     that a resumed run is the same job."""
-    plan = plan_run_folder(job.trainer.output_dir, _job_inputs(job), resume, overwrite)
+    plan = plan_run_folder(job.trainer.output_dir, _job_inputs(job), resume, overwrite, backend.last_checkpoint)
     if plan.resume_from is not None:
         changed = _differences(plan.record.get("job"), job.model_dump(mode="json"))
         if changed:
@@ -251,16 +213,18 @@ def train(
     valid_rows: Iterable[dict] | None = None,
     overwrite: bool = False,
     progress_bar: bool = True,
+    overrides: Sequence[tuple[str, Any]] = (),
 ) -> RunResult:
     """Run an RFT job to its last step (or early stop) and write the run folder's outputs.
 
-    ``job`` is a ``Job``, a job dict or a job file. ``train_rows`` / ``valid_rows`` replace the
-    job's files with in-memory rows (the ``python`` data source). ``resume`` continues from the
-    folder's ``checkpoints/last.ckpt`` to the same final step; resuming a finished run returns
-    its result without training.
+    ``job`` is a ``Job``, a job dict or a job file; ``overrides`` set fields of a file or dict
+    first (``rft train --set``: ``[("trainer.backend", "trl")]``). ``train_rows`` / ``valid_rows``
+    replace the job's files with in-memory rows (the ``python`` data source). ``resume``
+    continues from the folder's last checkpoint to the same final step; resuming a finished run
+    returns its result without training.
     """
     with _transformers_progress(progress_bar):
-        return _train(job, resume, output_dir, max_steps, train_rows, valid_rows, overwrite, progress_bar)
+        return _train(job, resume, output_dir, max_steps, train_rows, valid_rows, overwrite, progress_bar, overrides)
 
 
 @contextlib.contextmanager
@@ -287,48 +251,52 @@ def _train(
     valid_rows: Iterable[dict] | None,
     overwrite: bool,
     progress_bar: bool,
+    overrides: Sequence[tuple[str, Any]],
 ) -> RunResult:
     started = time.perf_counter()
     in_memory = train_rows is not None or valid_rows is not None
-    job = _with_overrides(_as_job(job, check_files=not in_memory), output_dir, max_steps)
+    job = _with_overrides(_as_job(job, not in_memory, overrides), output_dir, max_steps)
+    backend = training_backend(job.trainer.backend)
     train_data = _load_split(train_rows, job.training_file, job)
     valid_data = _load_split(valid_rows, job.validation_file, job)
     plan = resolve_hyperparameters(job, len(train_data))
     settings = settings_for(job, plan)
     _check_chat_template(job)
     main = is_main_process()
+    folder_plan: RunFolderPlan | None = None
     if main:
-        folder_plan = _check_folder(job, resume, overwrite)
+        folder_plan = _check_folder(job, resume, overwrite, backend)
         folder, checkpoint = folder_plan.folder, folder_plan.resume_from
         if checkpoint is not None and (folder / "summary.json").is_file():
             logger.warning("the run in %s already finished: nothing to resume", folder)
             return RunResult.from_dict(json.loads((folder / "summary.json").read_text(encoding="utf-8")))
-    else:  # a process Lightning launched for data parallelism: the first one prepares the folder
+    else:  # a process launched for data parallelism: the first one prepares the folder
         folder = Path(job.trainer.output_dir).resolve()
-        last = folder / "checkpoints" / LAST_CHECKPOINT
-        checkpoint = last if resume and last.is_file() else None
+        checkpoint = backend.last_checkpoint(folder) if resume else None
+    request = RunRequest(job, plan, settings, train_data, valid_data, folder, folder_plan, checkpoint, progress_bar,
+                         started)
+    return backend.run(request)
 
+
+def fit_with_lightning(request: RunRequest) -> RunResult:
+    """The built-in backend: ``RFTModule`` under a ``lightning.Trainer``, to the last step."""
     import lightning
 
     from ..plugins import get_plugin_manager
-    from .outputs import truncate_metrics
 
+    job, plan, settings, folder, checkpoint = (
+        request.job, request.plan, request.settings, request.folder, request.checkpoint
+    )
+    valid_data, progress_bar = request.valid_data, request.progress_bar
     lightning.seed_everything(settings.seed, workers=True, verbose=False)
-    context = RunContext(folder, folder / "best", job.trainer.save_top_k, job.trainer.early_stopping_patience)
-    module, trainer = _build_module_and_trainer(job, plan, settings, (train_data, valid_data), context, progress_bar)
-    hyperparameters = _plain({**asdict(settings), **asdict(plan)})
+    context = run_context(request)
+    module, trainer = _build_module_and_trainer(
+        job, plan, settings, (request.train_data, valid_data), context, progress_bar
+    )
     resumed_from = None if checkpoint is None else _checkpoint_step(checkpoint)
-    if main:  # everything checked: only now does the run folder change
-        prepare_run_folder(folder_plan)
-        if checkpoint is not None:
-            truncate_metrics(folder / "metrics.csv", resumed_from)
-        run_record = {
-            MARKER_KEY: run_marker(), "job": job.model_dump(mode="json"), "plan": asdict(plan),
-            "settings": hyperparameters,
-        }
-        atomic_write_text(folder / "run.json", json.dumps(run_record, indent=2))
+    start_run_folder(request, resumed_from)  # everything checked: only now does the run folder change
     for run_logger in trainer.loggers:  # hparams.yaml, and TensorBoard's hparams tab
-        run_logger.log_hyperparams(hyperparameters)
+        run_logger.log_hyperparams(hyperparameters(request))
     with context.stop.listening(enabled=trainer.world_size == 1):  # a signal: checkpoint, then RunInterrupted
         if checkpoint is None and valid_data and job.trainer.eval_on_start:
             from .outputs import baseline_rows
@@ -338,7 +306,11 @@ def _train(
         trainer.fit(module, ckpt_path=str(checkpoint) if checkpoint is not None else None)
 
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items() if value.numel() == 1}
-    files = _write_outputs(trainer, module, folder, job)
+    files = {}
+    if trainer.is_global_zero:
+        last = folder / "checkpoints" / LAST_CHECKPOINT
+        files = write_outputs(request, module.save_hf, module.validation_records, int(trainer.global_step), metrics,
+                              last)
     get_plugin_manager().hook.rft_on_train_end(metrics=metrics, output_dir=str(folder), module=module)
     result = RunResult(
         output_dir=folder,
@@ -349,11 +321,9 @@ def _train(
         metrics={name: value for name, value in metrics.items() if math.isfinite(value)},
         best_checkpoints=best_checkpoints(context.best_dir),
         files=files,
-        seconds=round(time.perf_counter() - started, 2),
+        seconds=round(time.perf_counter() - request.started, 2),
     )
-    if trainer.is_global_zero:
-        atomic_write_text(folder / "summary.json", json.dumps(result.to_dict(), indent=2, default=str))
-    return result
+    return finish_run(request, result) if trainer.is_global_zero else result
 
 
 def build_trainer(
@@ -364,7 +334,7 @@ def build_trainer(
     import lightning
 
     from .callbacks import AtomicCheckpointIO, ResumeCheckpoint, RewardProgressBar, RunState, ValidateFinalStep
-    from .outputs import ResumableCSVLogger, StepsCompletedTensorBoardLogger
+    from .loggers import lightning_loggers
     from .precision import resolve_precision
 
     from .events import EVENTS_FILE, OpenAIEvents
@@ -392,10 +362,7 @@ def build_trainer(
         devices=job.trainer.devices,
         strategy=job.trainer.strategy,
         precision=resolve_precision(job.trainer.precision, job.trainer.accelerator),
-        logger=[
-            ResumableCSVLogger(folder),
-            StepsCompletedTensorBoardLogger(str(folder), name="tensorboard", version=""),
-        ],
+        logger=lightning_loggers(job, folder),
         callbacks=callbacks,
         plugins=[AtomicCheckpointIO()],
         enable_checkpointing=False,  # ResumeCheckpoint and the best-checkpoint plugin do it
@@ -404,26 +371,3 @@ def build_trainer(
         default_root_dir=str(folder),
     )
 
-
-def _write_outputs(trainer: Any, module: Any, folder: Path, job: Job) -> dict[str, str]:
-    """The final HF model, the reward curve and the samples table (main process only)."""
-    from ..report import write_run_report
-    from .outputs import plot_reward_curve, write_samples
-
-    if not trainer.is_global_zero:
-        return {}
-    with atomic_directory(folder / "final") as temporary:
-        module.save_hf(temporary)
-    files = {"final_model": str(folder / "final"), "resume_checkpoint": str(folder / "checkpoints" / LAST_CHECKPOINT)}
-    csv_path = folder / "metrics.csv"
-    files["metrics_csv"] = str(csv_path)
-    files["tensorboard"] = str(folder / "tensorboard")
-    if csv_path.is_file():
-        title = f"{Path(job.model).name}: {job.grader.get('name', job.grader.get('type'))}"
-        files["reward_curve"] = str(plot_reward_curve(csv_path, folder / "reward_curve.png", title=title))
-    jsonl, markdown = write_samples(module.validation_records, folder)
-    files.update(samples_jsonl=str(jsonl), samples_table=str(markdown))
-    if (folder / "best").is_dir():
-        files["best_checkpoints"] = str(folder / "best")
-    files["report"] = str(write_run_report(folder))  # last: it is made from the files written above
-    return files

@@ -17,7 +17,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from ..errors import RFTError
 from .checkpoints import LAST_CHECKPOINT, TMP_SUFFIX, remove_stale_temporaries
@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 RUN_OUTPUTS = (
     "checkpoints", "best", "final", "tensorboard", "metrics.csv", "hparams.yaml",
     "reward_curve.png", "samples.jsonl", "samples.md", "report.html", "events.jsonl", "run.json", "summary.json",
+    "wandb", "mlruns",  # the local files of W&B and MLflow (trainer.report_to)
 )
 RUN_RECORD = "run.json"
 #: the key of ``run.json`` that says "this folder holds a run rft wrote, with these outputs"
@@ -124,8 +125,18 @@ def _listed_outputs(folder: Path, record: dict[str, Any]) -> tuple[Path, ...]:
     return tuple(folder / f"{name}{suffix}" for name in names for suffix in suffixes)
 
 
-def plan_run_folder(output_dir: str | Path, inputs: Iterable[Path], resume: bool, overwrite: bool) -> RunFolderPlan:
-    """Check the run folder before anything is written; ``RunError`` says why it cannot be used."""
+def lightning_checkpoint(folder: Path) -> Path | None:
+    """The built-in loop's resume checkpoint in ``folder``, if there is one."""
+    last = folder / "checkpoints" / LAST_CHECKPOINT
+    return last if last.is_file() else None
+
+
+def plan_run_folder(
+    output_dir: str | Path, inputs: Iterable[Path], resume: bool, overwrite: bool,
+    last_checkpoint: Callable[[Path], Path | None] = lightning_checkpoint,
+) -> RunFolderPlan:
+    """Check the run folder before anything is written; ``RunError`` says why it cannot be used.
+    ``last_checkpoint`` finds what ``--resume`` continues from (the training backend's kind)."""
     folder = _checked_path(output_dir)
     _refuse_inputs(folder, inputs)
     _refuse_links(folder)
@@ -143,11 +154,11 @@ def plan_run_folder(output_dir: str | Path, inputs: Iterable[Path], resume: bool
         if resume:
             logger.warning("nothing to resume in %s: starting from step 0", folder)
         return RunFolderPlan(folder)
-    last = folder / "checkpoints" / LAST_CHECKPOINT
-    if resume and last.is_file():
+    last = last_checkpoint(folder) if resume else None
+    if last is not None:
         return RunFolderPlan(folder, record, resume_from=last)
     if resume:
-        logger.warning("nothing to resume in %s (no checkpoints/%s): starting from step 0", folder, LAST_CHECKPOINT)
+        logger.warning("nothing to resume in %s (no checkpoint in checkpoints/): starting from step 0", folder)
     elif not overwrite:
         raise RunError(
             f"{folder} already holds a run; continue it with --resume, replace it with --overwrite "

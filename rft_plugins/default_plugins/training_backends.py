@@ -1,0 +1,19 @@
+"""The built-in training backend, registered like any plugin's: ``lightning``, the loop of ``rft train``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..project import hookimpl
+
+
+def lightning_backend() -> Any:
+    """The Lightning loop, imported on first use so that loading plugins never imports the training stack."""
+    from ..training.backends import LightningBackend
+
+    return LightningBackend()
+
+
+@hookimpl
+def rft_register_training_backends(register):
+    register("lightning", lightning_backend)
