@@ -140,7 +140,8 @@ def test_rft_train_gives_each_steps_grades_the_steps_done_before_it(tmp_path, ti
         "method": {"type": "reinforcement", "reinforcement": {
             "grader": {"type": "curriculum", "name": "curriculum"},
             "hyperparameters": {"n_epochs": 2, "batch_size": 2, "eval_interval": 1}}},
-        "trainer": {"num_generations": 2, "max_completion_length": 4, "max_steps": 3, "output_dir": str(tmp_path / "run")},
+        "trainer": {"num_generations": 2, "max_completion_length": 4, "max_steps": 3,
+                    "output_dir": str(tmp_path / "run")},
     }
     rows = [{"messages": chat(f"train question {n}")} for n in range(4)]
     train(job, train_rows=rows, valid_rows=[{"messages": chat("valid question")}], progress_bar=False)
@@ -175,5 +176,6 @@ def test_trl_gives_graders_its_trainer_state(tiny_model_path, tmp_path):
     trainer.train()
     assert [state["global_step"] for state in states_seen()] == [0] * 4 + [1] * 4 + [2] * 4
     assert {state["max_steps"] for state in states_seen()} == {3}
-    rewards = [entry["rewards/curriculum/mean"] for entry in trainer.state.log_history if "rewards/curriculum/mean" in entry]
+    name = "rewards/curriculum/mean"
+    rewards = [entry[name] for entry in trainer.state.log_history if name in entry]
     assert rewards == pytest.approx([0.0, 1 / 3, 2 / 3])
