@@ -44,3 +44,19 @@ def test_sft_then_rft_example_learns_after_the_switch():
     assert len(rewards) == 6 and "epoch 0 (SFT):" in output and "epoch 1 (SFT+RFT):" in output
     assert rewards[0] <= 0.25 and max(rewards[2:]) >= 0.5  # flat under SFT alone, rising with RFT
     assert re.search(r"^20 RFT steps; best held-out reward \d\.\d{3}$", output, re.M)  # 4 batches x 5 epochs
+
+
+def test_trl_job_example_runs_on_trl_as_written(tmp_path):
+    """examples/trl_job: a job in TRL's names and rows, on TRL's GRPOTrainer, as its comment says."""
+    import shutil
+
+    folder = tmp_path / "trl_job"
+    shutil.copytree(ROOT / "examples" / "trl_job", folder)
+    run("-c", f"from rft_plugins.tiny_model import build_tiny_model; build_tiny_model({str(folder / 'tiny-model')!r})")
+    output = run("-m", "rft_plugins.cli", "train", str(folder / "job.yaml"), "--backend", "trl", "--json",
+                 "--no-progress", "--set", "trainer.max_steps=3", "--output-dir", str(tmp_path / "run"))
+    summary = json.loads(output)
+    assert summary["final_step"] == 3 and 0 <= summary["metrics"]["valid_reward_mean"] <= 1
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert record["trl_config"]["per_device_train_batch_size"] == 8
+    assert record["trl_config"]["gradient_accumulation_steps"] == 2 and record["plan"]["batch_size"] == 4

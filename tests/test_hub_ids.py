@@ -94,20 +94,25 @@ def test_a_hub_model_and_dataset_train_from_the_local_cache(hub_cache, tmp_path)
          "rft-test/no-such-rows does not exist as a local file and is not a dataset in the local Hugging Face cache"),
     ],
 )
-def test_offline_a_hub_id_not_in_the_cache_is_one_line_naming_the_field(hub_cache, tmp_path, model, training_file,
-                                                                         field, message):
+def test_offline_a_hub_id_not_in_the_cache_is_one_line_naming_the_field(hub_cache, tmp_path, monkeypatch, model,
+                                                                         training_file, field, message):
+    from rft_plugins.training.job import JobError, load_job
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub_cache))
     job = write_job(tmp_path, model, training_file)
-    process = rft_offline(hub_cache, tmp_path, str(job))
-    assert process.returncode == 2, process.stderr[-2000:]
-    error = process.stderr.strip().splitlines()[-1]
-    assert error.startswith(f"Error: {job}:{line_of(job, field + ':')}: {field}: {message}"), error
+    with pytest.raises(JobError) as caught:
+        load_job(job)
+    error = str(caught.value)
+    assert error.startswith(f"{job}:{line_of(job, field + ':')}: {field}: {message}"), error
     assert "HF_HUB_OFFLINE is set, so nothing is downloaded" in error and str(hub_cache) in error
-    assert not (tmp_path / "run").exists()
 
 
-def test_push_to_hub_offline_is_refused_when_the_job_loads(hub_cache, tmp_path):
-    job = write_job(tmp_path, "rft-test/tiny-chat")
-    process = rft_offline(hub_cache, tmp_path, str(job), "--set", "trainer.push_to_hub=true",
-                          "--set", "trainer.hub_model_id=me/tiny-rft")
-    assert process.returncode == 2
-    assert "command line: trainer.push_to_hub: HF_HUB_OFFLINE is set, so nothing can be uploaded" in process.stderr
+def test_push_to_hub_offline_is_refused_when_the_job_loads(hub_cache, tmp_path, monkeypatch):
+    from rft_plugins.training.job import JobError, load_job
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub_cache))
+    overrides = [("trainer.push_to_hub", True), ("trainer.hub_model_id", "me/tiny-rft")]
+    with pytest.raises(JobError, match="^command line: trainer.push_to_hub: HF_HUB_OFFLINE is set, so nothing can be"):
+        load_job(write_job(tmp_path, "rft-test/tiny-chat"), overrides=overrides)
