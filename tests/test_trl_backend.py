@@ -16,6 +16,7 @@ from train_jobs import chat, line_of, run_rft, write_job
 from rft_plugins import hookimpl
 from rft_plugins.data.demo import answer_check
 from rft_plugins.plugins import get_plugin_manager
+from rft_plugins.training.job import JobError, load_job
 
 SEEN: list = []
 
@@ -160,12 +161,10 @@ def test_what_trl_cannot_do_is_an_error_naming_the_field(tmp_path, tiny_model_pa
     data["method"]["reinforcement"].update(reinforcement)
     data["method"]["reinforcement"]["grader"] = answer_check("mentions", "like")
     job.write_text(yaml.safe_dump(data, sort_keys=False))
-    process = run_rft(job)
-    assert process.returncode == 2, process.stderr[-2000:]
-    last = process.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"Error: {job}:{line_of(job, marker)}: {field}: "), last
-    assert message in process.stderr
-    assert not (tmp_path / "run").exists()
+    with pytest.raises(JobError) as caught:
+        load_job(job)  # what rft train does first (the command line's errors: the next test)
+    assert str(caught.value).startswith(f"{job}:{line_of(job, marker)}: {field}: "), str(caught.value)
+    assert message in caught.value.message
 
 
 def test_the_backend_flag_overrides_the_job_and_an_unknown_one_is_named(tmp_path, tiny_model_path):
@@ -175,6 +174,30 @@ def test_the_backend_flag_overrides_the_job_and_an_unknown_one_is_named(tmp_path
     assert f"command line: {field}: Input should be a valid dictionary" in process.stderr
     no_plugin = "{type: string_check, name: progress, input: x, reference: x, operation: eq}"
     process = run_rft(job, "--backend", "jax", "--set", f"method.reinforcement.grader.graders.progress={no_plugin}")
-    assert process.returncode == 2
+    assert process.returncode == 2 and not (tmp_path / "run").exists()
     known = "known backends: lightning, trl"
     assert f"command line: trainer.backend: unknown training backend 'jax'; {known}" in process.stderr
+
+
+def test_trl_completions_with_tool_calls_are_parsed_as_the_loop_parses_them(tiny_model_path):
+    """Rows offering tools: the completion's ids are decoded with their special tokens and parsed by
+    the job's tool-call parser, so graders read ``sample.output_tools`` under both backends."""
+    from transformers import AutoTokenizer
+
+    from rft_plugins.adapters.trl_metrics import GradeLog
+    from rft_plugins.adapters.trl_run import Samples
+    from rft_plugins.training.settings import ResolvedSettings
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_path)
+    settings = ResolvedSettings(model=str(tiny_model_path), grader=answer_check("a", "eq"), tool_call_parser="hermes")
+    samples = Samples(tokenizer, settings, GradeLog())
+    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
+    rows = [{"messages": chat("find it"), "tools": tools, "answer": "x"}, {"messages": chat("plain"), "answer": "y"}]
+    text = 'Looking.<tool_call>{"name": "lookup", "arguments": {"q": "it"}}</tool_call><|im_end|>'
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    prepared, items = samples.prepare([json.dumps(row) for row in rows], ["Looking.", "just text"],
+                                      {"completion_ids": [ids, tokenizer("just text")["input_ids"]]})
+    assert prepared[0].output_text == "Looking."
+    assert prepared[0].output_tools[0]["function"] == {"name": "lookup", "arguments": '{"q": "it"}'}
+    assert prepared[1].output_text == "just text" and prepared[1].output_tools == []
+    assert items[0]["answer"] == "x" and items[0]["prompt"] == items[0]["messages"]  # as rft train's items

@@ -42,7 +42,8 @@ def _folder_option(ctx: click.Context, param: click.Parameter, value: str | None
 @click.argument("job", required=False, type=click.Path(path_type=Path))
 @click.option(
     "--resume", is_flag=True,
-    help="Continue the run in the output folder from checkpoints/last.ckpt to the same final step, exactly "
+    help="Continue the run in the output folder from its last checkpoint (checkpoints/last.ckpt; the trl backend: "
+    "checkpoints/checkpoint-N) to the same final step, exactly "
     "(same data order and sampling as if never stopped). The job must be unchanged except max_steps and "
     "output_dir; a finished run just reports its result; no checkpoint yet starts from step 0.",
 )
@@ -98,7 +99,7 @@ def train(
     demo: bool,
     no_progress: bool,
 ) -> None:
-    """Fine-tune a local Hugging Face model with reinforcement learning, as OpenAI RFT does.
+    """Fine-tune a Hugging Face model with reinforcement learning, as OpenAI RFT does.
 
     JOB is a YAML or JSON file shaped like an OpenAI fine-tuning job with
     `method.type: reinforcement` (training_file, validation_file, grader,
