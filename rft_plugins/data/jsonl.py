@@ -6,18 +6,15 @@ from pathlib import Path
 from typing import Any
 
 from ..documents import DocumentError, DocumentLimits, json_lines
+from .loading import SourceWithoutOptions
 from .rows import DataError, validate_row
 
 
-class JsonlSource:
+class JsonlSource(SourceWithoutOptions):
     """Reads an OpenAI RFT JSONL file; a malformed line (bad UTF-8, bad JSON, nested past
     ``RFT_MAX_NESTING``) is an error naming file and line."""
 
-    validates_rows = True
-
-    def __init__(self, options: dict[str, Any] | None = None):
-        if options:
-            raise DataError(f"the jsonl data source takes no options, got {sorted(options)}", field="trainer.data_source_options")
+    source_name = "jsonl"
 
     @staticmethod
     def matches(location: Any) -> bool:

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from .rows import DataError, validate_row
+from .loading import SourceWithoutOptions
+from .rows import validate_row
 
 
-class PythonRowsSource:
+class PythonRowsSource(SourceWithoutOptions):
     """Takes any iterable of dicts (a list, a generator, a ``datasets.Dataset``) and checks each."""
 
-    validates_rows = True
-
-    def __init__(self, options: dict[str, Any] | None = None):
-        if options:
-            raise DataError(f"the python data source takes no options, got {sorted(options)}", field="trainer.data_source_options")
+    source_name = "python"
 
     @staticmethod
     def matches(location: Any) -> bool:

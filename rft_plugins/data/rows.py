@@ -13,20 +13,9 @@ import json
 from typing import Any
 
 from ..documents import DocumentError, DocumentLimits, check_depth
-from ..errors import RFTError
+from ..errors import DataError
 
 ROLES = ("system", "developer", "user", "assistant", "tool")
-
-
-class DataError(RFTError, ValueError):
-    """A dataset row is malformed: ``where`` is ``file:line`` (or ``file row N``), ``field`` dotted."""
-
-    def __init__(self, message: str, where: str | None = None, field: str | None = None):
-        self.message = message
-        self.where = where
-        self.field = field
-        text = f"{field}: {message}" if field else message
-        super().__init__(f"{where}: {text}" if where else text)
 
 
 def _check_content(message: dict[str, Any], field: str, where: str) -> None:

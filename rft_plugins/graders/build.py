@@ -7,9 +7,21 @@ from typing import Any
 import pydantic
 
 from ..errors import GraderConfigError
-from ..registry import collect, unknown_name
+from ..registry import Registration, find
 from .config import with_name
 from .runner import LoadedGrader
+
+
+def _rejected(error: Exception, registration: Registration) -> GraderConfigError:
+    """A grader plugin's own ``GraderConfigError`` as it is; any other exception its factory
+    raised, as a ``GraderConfigError`` naming the plugin."""
+    if isinstance(error, GraderConfigError):
+        return error
+    if isinstance(error, pydantic.ValidationError):
+        return GraderConfigError(None, f"{registration.plugin}: {error}")
+    return GraderConfigError(
+        None, f"grader type {registration.name!r} (plugin {registration.plugin}) rejected its config: {error}"
+    )
 
 
 def build_grader(config: dict[str, Any], key: str | None = None) -> LoadedGrader:
@@ -22,23 +34,11 @@ def build_grader(config: dict[str, Any], key: str | None = None) -> LoadedGrader
         raise GraderConfigError(None, f"a grader is a JSON object, not {type(config).__name__}")
     if "type" not in config:
         raise GraderConfigError("type", "required field is missing")
-    graders = collect("graders")
-    registration = graders.get(config["type"])
-    if registration is None:
-        raise GraderConfigError("type", unknown_name("graders", config["type"], graders))
+    registration = find("graders", config["type"], "type", GraderConfigError)
     config = with_name(config, key)
     if not isinstance(config["name"], str) or not config["name"]:
         raise GraderConfigError("name", "must be a non-empty string")
-    try:
-        impl = registration.factory(config)
-    except GraderConfigError:
-        raise
-    except pydantic.ValidationError as error:
-        raise GraderConfigError(None, f"{registration.plugin}: {error}") from error
-    except Exception as error:
-        raise GraderConfigError(
-            None, f"grader type {config['type']!r} (plugin {registration.plugin}) rejected its config: {error}"
-        ) from error
+    impl = registration.create(config, rejected=_rejected)
     if not (hasattr(impl, "grade") or hasattr(impl, "agrade")):
         raise GraderConfigError(
             "type", f"plugin {registration.plugin} built a {type(impl).__name__} without grade() or agrade()"

@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 import pydantic
 
 from ..errors import GraderConfigError
+from ..options import parse_options
 
 ConfigT = TypeVar("ConfigT", bound=pydantic.BaseModel)
 
@@ -41,43 +42,6 @@ def with_name(config: dict[str, Any], key: str | None = None) -> dict[str, Any]:
     return config if "name" in config else {**config, "name": grader_name(config, key)}
 
 
-#: how pydantic names the branches of a union in an error's location (not fields of the config)
-_BRANCH_NAMES = frozenset({"str", "int", "float", "bool", "none", "dict", "list"})
-
-
-def _field_path(location: tuple[Any, ...]) -> str:
-    """``input[0].content[1].input_audio.format``: the config's own path, without the names
-    pydantic gives a union's branches (``str``, ``list[...]``, a tagged union and its tag)."""
-    path = ""
-    after_tagged_union = False
-    for part in location:
-        branch = isinstance(part, str) and ("[" in part or part in _BRANCH_NAMES or after_tagged_union)
-        after_tagged_union = isinstance(part, str) and part.startswith("tagged-union[")
-        if branch:
-            continue
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    return path
-
-
-def _telling_error(errors: list[Any]) -> Any:
-    """The error to report: of the first bad field's errors, the one that got deepest. A value
-    that fits no branch of a union fails every branch; the branch it was meant for (a content
-    part of type ``input_audio``) went furthest and says what is wrong, the others only that it
-    is not a string."""
-    field = errors[0]["loc"][:1]
-    candidates = [error for error in errors if error["loc"][:1] == field]
-    return max(candidates, key=lambda error: (len(error["loc"]), not error["type"].endswith("_type")))
-
-
 def parse_config(model: type[ConfigT], config: dict[str, Any]) -> ConfigT:
     """Validate ``config`` against ``model``; the first problem becomes a ``GraderConfigError``."""
-    try:
-        return model.model_validate(config)
-    except pydantic.ValidationError as error:
-        first = _telling_error(error.errors())
-        message = first["msg"].removeprefix("Value error, ")
-        if first["type"] == "extra_forbidden":
-            message = "unknown field"
-        elif first["type"] == "missing":
-            message = "required field is missing"
-        raise GraderConfigError(_field_path(first["loc"]) or None, message) from error
+    return parse_options(model, config, GraderConfigError)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..errors import GraderConfigError
-from ..registry import collect, unknown_name
+from ..registry import Registration, build
 
 #: ``model: "hf:/path/to/model"`` selects the local ``transformers`` backend.
 LOCAL_MODEL_PREFIX = "hf:"
@@ -83,13 +83,14 @@ def build_backend(model: str, judge: dict[str, Any] | None) -> tuple[str, JudgeB
     name = name or DEFAULT_BACKEND
     if not isinstance(name, str):
         raise GraderConfigError("judge.backend", "must be a string")
-    backends = collect("judge_backends")
-    registration = backends.get(name)
-    if registration is None:
-        raise GraderConfigError("judge.backend", unknown_name("judge_backends", name, backends))
-    try:
-        return name, registration.factory(model, options)
-    except GraderConfigError as error:
-        if error.field == "model":
-            raise
-        raise error.within("judge") from error
+    backend = build("judge_backends", name, model, options, field="judge.backend", error=GraderConfigError,
+                    rejected=_rejected)
+    return name, backend
+
+
+def _rejected(error: Exception, registration: Registration) -> GraderConfigError | None:
+    """A backend's option errors are about the grader's ``judge`` object (``model`` is the
+    grader's own field); anything else it raises propagates."""
+    if not isinstance(error, GraderConfigError):
+        return None
+    return error if error.field == "model" else error.within("judge")

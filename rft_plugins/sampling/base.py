@@ -9,12 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-import pydantic
 import torch
 
-from ..errors import RFTError
-from ..registry import collect, unknown_name
-from ..shaping.base import first_problem  # the same one-line report as reward shaper options
+from ..errors import SamplerConfigError
+from ..registry import find, rejected_options
 
 
 @dataclass(frozen=True)
@@ -100,39 +98,14 @@ class Sampler(Protocol):
         ...
 
 
-class SamplerConfigError(RFTError, ValueError):
-    """``trainer.sampler`` or its options are invalid; ``field`` is the dotted path of the bad field."""
-
-    def __init__(self, field: str, message: str):
-        self.field = field
-        self.message = message
-        super().__init__(f"{field}: {message}")
-
-
-def _rejection(error: Exception) -> tuple[str, str]:
-    """Where in the options a factory's error points (``""``: the options as a whole) and one line
-    saying what is wrong; pydantic's many-line reports are cut to their first problem."""
-    if isinstance(error, pydantic.ValidationError):
-        return first_problem(error)
-    text = str(error).strip()
-    return "", text.splitlines()[0] if text else type(error).__name__
-
-
 def build_sampler(name: str, tokenizer: Any, options: dict[str, Any] | None = None) -> Sampler:
     """Build the registered sampler ``name``; an unknown name lists the known ones.
 
     A factory that raises rejects its options: ``SamplerConfigError`` names the option.
     """
-    samplers = collect("samplers")
-    registration = samplers.get(name)
-    if registration is None:
-        raise SamplerConfigError("trainer.sampler", unknown_name("samplers", name, samplers))
-    try:
-        sampler = registration.factory(tokenizer, dict(options or {}))
-    except Exception as error:
-        where, message = _rejection(error)
-        field = "trainer.sampler_options" + (f".{where}" if where else "")
-        raise SamplerConfigError(field, f"sampler {name!r} (plugin {registration.plugin}): {message}") from error
+    registration = find("samplers", name, "trainer.sampler", SamplerConfigError)
+    rejected = rejected_options(SamplerConfigError, "trainer.sampler_options", "sampler ")
+    sampler = registration.create(tokenizer, dict(options or {}), rejected=rejected)
     if not callable(getattr(sampler, "sample", None)):
         raise TypeError(f"sampler {name!r} (plugin {registration.plugin}) has no sample() method")
     return sampler

@@ -19,22 +19,13 @@ from typing import Any
 import torch
 from transformers import LogitsProcessor
 
-from ..errors import RFTError
+from ..errors import ResponseFormatError
 
 #: OpenAI's response_format types; ``text`` (or none) means no constraint
 RESPONSE_FORMAT_TYPES = ("text", "json_object", "json_schema")
 #: where a job keeps its response format, for error messages
 FIELD = "method.reinforcement.response_format"
 EXTRA = "pip install 'rft-plugins[structured]'"
-
-
-class ResponseFormatError(RFTError, ValueError):
-    """A response_format that cannot be applied; ``field`` is the dotted path of the bad part."""
-
-    def __init__(self, field: str, message: str):
-        self.field = field
-        self.message = message
-        super().__init__(f"{field}: {message}")
 
 
 def _xgrammar() -> Any:

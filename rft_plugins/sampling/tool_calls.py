@@ -18,9 +18,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..errors import RFTError
+from ..errors import ToolCallParserError
 from ..graders.types import openai_tool_calls
-from ..registry import collect, unknown_name
+from ..registry import find, rejected_options
 
 
 @dataclass
@@ -41,15 +41,6 @@ class ToolCallParser(Protocol):
     def parse(self, completion: str, prompt: str, tools: list[dict[str, Any]] | None) -> ParsedCompletion: ...
 
 
-class ToolCallParserError(RFTError, ValueError):
-    """``trainer.tool_call_parser`` cannot be used; ``field`` is the dotted path of the bad part."""
-
-    def __init__(self, field: str, message: str):
-        self.field = field
-        self.message = message
-        super().__init__(f"{field}: {message}")
-
-
 def tokenizer_supports(tokenizer: Any, parser: str) -> bool:
     """Whether ``tokenizer`` defines what the built-in ``parser`` reads."""
     if parser == "response_template":
@@ -67,17 +58,11 @@ def build_tool_call_parser(name: str, tokenizer: Any, options: dict[str, Any] | 
         name = next((choice for choice in ("response_template", "hermes") if tokenizer_supports(tokenizer, choice)), "")
         if not name:
             return None
-    parsers = collect("tool_call_parsers")
-    registration = parsers.get(name)
-    if registration is None:
-        raise ToolCallParserError(field_name, unknown_name("tool_call_parsers", name, parsers))
+    registration = find("tool_call_parsers", name, field_name, ToolCallParserError)
     if name == "response_template" and not tokenizer_supports(tokenizer, name):
         raise ToolCallParserError(field_name, "'response_template': the model's tokenizer defines none")
-    try:
-        return registration.factory(tokenizer, dict(options or {}))
-    except Exception as error:
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ToolCallParserError(f"{field_name}_options", f"{name!r} (plugin {registration.plugin}): {message}") from error
+    return registration.create(tokenizer, dict(options or {}),
+                               rejected=rejected_options(ToolCallParserError, f"{field_name}_options"))
 
 
 class HermesParser:

@@ -16,23 +16,16 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 import pydantic
 
-from ..errors import RFTError
-from ..registry import collect, unknown_name
+from ..errors import ShaperConfigError
+from ..options import first_problem  # noqa: F401  (imported from here before it was shared)
+from ..options import parse_options as _parse_options
+from ..registry import Registration, build
 
 if TYPE_CHECKING:
     from ..training.settings import ResolvedSettings
 
 DEFAULT_ADVANTAGE_SHAPER = "group_advantages"
 ConfigT = TypeVar("ConfigT", bound=pydantic.BaseModel)
-
-
-class ShaperConfigError(RFTError, ValueError):
-    """A ``trainer.reward_shapers`` entry is invalid; ``field`` is the dotted path of the bad field."""
-
-    def __init__(self, field: str, message: str):
-        self.field = field
-        self.message = message
-        super().__init__(f"{field}: {message}")
 
 
 @dataclass(frozen=True)
@@ -82,22 +75,11 @@ class RewardShaper(Protocol):
         ...
 
 
-def first_problem(error: pydantic.ValidationError) -> tuple[str, str]:
-    """The first problem of a plugin's options: its dotted field (``""``: the options as a whole)
-    and one line saying what is wrong, instead of pydantic's many-line report."""
-    first = error.errors()[0]
-    message = {"extra_forbidden": "unknown field", "missing": "required field is missing"}.get(first["type"], first["msg"])
-    return ".".join(str(part) for part in first["loc"]), message
-
-
 def parse_options(model: type[ConfigT], config: dict[str, Any], where: str) -> ConfigT:
-    """Validate a shaper's config; the first problem becomes a ``ShaperConfigError`` at ``where``."""
+    """Validate a shaper's config (without its ``type``); the first problem becomes a
+    ``ShaperConfigError`` at ``where`` (a problem with the whole config: at ``type``)."""
     options = {key: value for key, value in config.items() if key != "type"}
-    try:
-        return model.model_validate(options)
-    except pydantic.ValidationError as error:
-        field, message = first_problem(error)
-        raise ShaperConfigError(".".join(part for part in (where, field) if part) or "type", message) from error
+    return _parse_options(model, options, ShaperConfigError, within=where, whole="type")
 
 
 class ShapingPipeline:
@@ -120,19 +102,21 @@ class ShapingPipeline:
         return batch
 
 
-def _instantiate(index: int, config: Any, settings: "ResolvedSettings", registry: dict) -> tuple[str, RewardShaper]:
+def _instantiate(index: int, config: Any, settings: "ResolvedSettings") -> tuple[str, RewardShaper]:
     where = f"trainer.reward_shapers[{index}]"
     if not isinstance(config, dict) or not isinstance(config.get("type"), str):
         raise ShaperConfigError(f"{where}.type", "each reward shaper is an object with a 'type'")
-    registration = registry.get(config["type"])
-    if registration is None:
-        raise ShaperConfigError(f"{where}.type", unknown_name("reward_shapers", config["type"], registry))
-    try:
-        shaper = registration.factory(config, settings)
-    except ShaperConfigError as error:
-        raise ShaperConfigError(f"{where}.{error.field}", error.message) from error
-    except (ValueError, TypeError) as error:
-        raise ShaperConfigError(where, f"{config['type']} (plugin {registration.plugin}): {error}") from error
+
+    def rejected(error: Exception, registration: Registration) -> ShaperConfigError | None:
+        """A shaper's own error, located in the job; a ``ValueError``/``TypeError`` naming the plugin."""
+        if isinstance(error, ShaperConfigError):
+            return error.within(where)
+        if isinstance(error, (ValueError, TypeError)):
+            return ShaperConfigError(where, f"{registration.name} (plugin {registration.plugin}): {error}")
+        return None
+
+    shaper = build("reward_shapers", config["type"], config, settings, field=f"{where}.type",
+                   error=ShaperConfigError, rejected=rejected)
     return config["type"], shaper
 
 
@@ -143,13 +127,12 @@ def build_shapers(settings: "ResolvedSettings") -> ShapingPipeline:
     reported at build time, not after the first rollout: a reward-stage shaper placed after
     advantages exist would do nothing, an advantage-stage one before them could not run.
     """
-    registry = collect("reward_shapers")
-    shapers = [_instantiate(index, config, settings, registry) for index, config in enumerate(settings.reward_shapers)]
+    shapers = [_instantiate(index, config, settings) for index, config in enumerate(settings.reward_shapers)]
     wheres = [f"trainer.reward_shapers[{index}]" for index in range(len(shapers))]
     if not any(getattr(shaper, "produces_advantages", False) for _, shaper in shapers):
         stages = [getattr(shaper, "stage", None) for _, shaper in shapers]
         position = stages.index("advantages") if "advantages" in stages else len(shapers)
-        default = _instantiate(len(shapers), {"type": DEFAULT_ADVANTAGE_SHAPER}, settings, registry)
+        default = _instantiate(len(shapers), {"type": DEFAULT_ADVANTAGE_SHAPER}, settings)
         shapers.insert(position, default)
         wheres.insert(position, f"the default {DEFAULT_ADVANTAGE_SHAPER}")
     producer: str | None = None

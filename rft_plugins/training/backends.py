@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..registry import build
 from .run_folder import lightning_checkpoint
 
 if TYPE_CHECKING:
@@ -74,6 +75,4 @@ class LightningBackend:
 
 def training_backend(name: str) -> TrainingBackend:
     """The backend registered as ``name`` (the job check has made sure there is one)."""
-    from ..registry import collect
-
-    return collect("training_backends")[name].factory()
+    return build("training_backends", name, field="trainer.backend")

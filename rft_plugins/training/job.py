@@ -15,20 +15,24 @@ import dataclasses
 import difflib
 import json
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Sequence, Union
+from typing import TYPE_CHECKING, Any, Iterator, Literal, Sequence, Union
 
 import pydantic
 import yaml
 from pydantic import Field
+from pydantic_core import ErrorDetails
 
 from ..documents import DocumentError, DocumentLimits, load_json, load_yaml, read_text
-from ..errors import GraderConfigError, RFTError
+from ..errors import ConfigError, GraderConfigError, JobError
 from ..graders.build import validate_grader
 from .job_aliases import AliasProblem, translate
 from .job_aliases import hint as trl_hint
-from .job_overrides import OverrideProblem, apply_overrides, dotted, path_of
+from ..fields import dotted, path_of
+from ..options import problem_message
+from .job_overrides import OverrideProblem, apply_overrides
 from .model_folder import weights_problem
 
 if TYPE_CHECKING:
@@ -311,19 +315,6 @@ OVERRIDE_SOURCE = "command line"
 FILE_SOURCES = {None, "jsonl", "hf_datasets"}
 
 
-class JobError(RFTError, ValueError):
-    """A job file is invalid: ``file``, ``line`` (1-based, when known) and dotted ``field``."""
-
-    def __init__(self, message: str, file: str | None = None, line: int | None = None, field: str | None = None):
-        self.message = message
-        self.file = file
-        self.line = line
-        self.field = field
-        where = ":".join(str(part) for part in (file, line) if part is not None)
-        text = f"{field}: {message}" if field else message
-        super().__init__(f"{where}: {text}" if where else text)
-
-
 @dataclass
 class _Document:
     """A parsed YAML/JSON document and the line of each key, by path; the fields written under
@@ -429,18 +420,16 @@ def _clean_location(data: Any, location: Sequence[Any], missing: bool) -> tuple[
     return tuple(path)
 
 
-def _message(error: dict[str, Any], path: tuple[Any, ...]) -> str:
-    kind, message = error["type"], error["msg"]
-    if kind == "missing":
-        return "required field is missing"
-    if kind == "extra_forbidden":
-        instead = trl_hint(str(path[-1]))
-        if instead:  # a TRL / transformers field without a counterpart here
-            return f"unknown field (TRL's {path[-1]} has no counterpart here): {instead}"
-        section = _SECTIONS.get(path[:-1])
-        hint = difflib.get_close_matches(str(path[-1]), list(section.model_fields), n=1) if section else []
-        return "unknown field" + (f"; did you mean {hint[0]!r}?" if hint else "")
-    return message.removeprefix("Value error, ")
+def _message(error: ErrorDetails, path: tuple[Any, ...]) -> str:
+    """``problem_message``, with what to write instead of an unknown field (TRL's name, a typo)."""
+    if error["type"] != "extra_forbidden":
+        return problem_message(error)
+    instead = trl_hint(str(path[-1]))
+    if instead:  # a TRL / transformers field without a counterpart here
+        return f"unknown field (TRL's {path[-1]} has no counterpart here): {instead}"
+    section = _SECTIONS.get(path[:-1])
+    hint = difflib.get_close_matches(str(path[-1]), list(section.model_fields), n=1) if section else []
+    return "unknown field" + (f"; did you mean {hint[0]!r}?" if hint else "")
 
 
 def _schema_error(error: pydantic.ValidationError, document: _Document) -> JobError:
@@ -534,36 +523,37 @@ def _check_grader(job: Job, document: _Document, grader_document: _Document | No
         raise _grader_error(document, grader_document, error.field or "", error.message) from error
 
 
+@contextmanager
+def _located(job: Job, whole: str = "") -> Iterator[None]:
+    """A ``ConfigError`` raised inside (a plugin rejecting the job's settings) as a ``JobError`` at
+    its field in the job file; ``whole`` is the field of one that names none."""
+    try:
+        yield
+    except ConfigError as error:
+        raise job.error(error.field or whole, error.message) from error
+
+
 def _check_plugins(job: Job) -> None:
-    """The trainer's plugin choices, checked as far as they can be without the model: the sampler
-    and data source exist (the data source takes its options), the reward shapers build in order."""
-    from ..data.loading import choose_source
-    from ..data.rows import DataError
-    from ..registry import collect, unknown_name
-    from ..shaping import ShaperConfigError, build_shapers
+    """The trainer's plugin choices, checked as far as they can be without the model: the backend,
+    sampler and tool-call parser exist, the data source takes its options, the reward shapers build
+    in order."""
+    from ..data.loading import build_source, choose_source
+    from ..registry import find
+    from ..shaping import build_shapers
 
     trainer = job.trainer
-    backends = collect("training_backends")
-    if trainer.backend not in backends:
-        raise job.error("trainer.backend", unknown_name("training_backends", trainer.backend, backends))
-    backends[trainer.backend].factory().check(job)  # what this engine cannot do of the job
-    samplers = collect("samplers")
-    if trainer.sampler not in samplers:
-        raise job.error("trainer.sampler", unknown_name("samplers", trainer.sampler, samplers))
-    parsers = collect("tool_call_parsers")
-    if trainer.tool_call_parser != "auto" and trainer.tool_call_parser not in parsers:
-        message = unknown_name("tool_call_parsers", trainer.tool_call_parser, parsers)
-        raise job.error("trainer.tool_call_parser", message)
-    try:
+    with _located(job):
+        backend = find("training_backends", trainer.backend, "trainer.backend").create()
+    backend.check(job)  # what this engine cannot do of the job
+    with _located(job):
+        find("samplers", trainer.sampler, "trainer.sampler")
+        if trainer.tool_call_parser != "auto":
+            find("tool_call_parsers", trainer.tool_call_parser, "trainer.tool_call_parser")
+    with _located(job, whole="trainer.data_source"):
         if trainer.data_source is not None or trainer.data_source_options:
-            name = choose_source(job.training_file, trainer.data_source)
-            collect("data_sources")[name].factory(dict(trainer.data_source_options))
-    except DataError as error:
-        raise job.error(error.field or "trainer.data_source", error.message) from error
-    try:
+            build_source(choose_source(job.training_file, trainer.data_source), trainer.data_source_options)
+    with _located(job):
         build_shapers(resolve(job, 1))  # shapers read settings that do not depend on the data
-    except ShaperConfigError as error:
-        raise job.error(error.field, error.message) from error
 
 
 #: ``--set`` overrides: (dotted field, value) pairs, applied in order
@@ -678,16 +668,14 @@ def _check_outputs(job: Job) -> None:
 
 def _check_response_format(job: Job) -> None:
     """The response format is OpenAI's, and the built-in sampler can enforce its schema."""
-    from ..sampling.structured import ResponseFormatError, check_response_format, schema_of
+    from ..sampling.structured import check_response_format, schema_of
 
     response_format = job.method.reinforcement.response_format
-    try:
+    with _located(job):
         if job.trainer.sampler == "transformers":
             check_response_format(response_format)
         else:  # another sampler enforces it its own way
             schema_of(response_format)
-    except ResponseFormatError as error:
-        raise job.error(error.field, error.message) from error
 
 
 def _check_precision(job: Job) -> None:

@@ -11,7 +11,7 @@ from typing import Any, Sequence
 
 import yaml
 
-Path = tuple[Any, ...]
+from ..fields import Path, dotted, path_of
 
 
 class OverrideProblem(ValueError):
@@ -20,12 +20,6 @@ class OverrideProblem(ValueError):
     def __init__(self, path: Path, message: str):
         super().__init__(message)
         self.path, self.message = path, message
-
-
-def path_of(dotted: str) -> Path:
-    """``"a.b[0].c"`` as a document path: ``("a", "b", 0, "c")``."""
-    parts = dotted.replace("[", ".").replace("]", "").split(".")
-    return tuple(int(part) if part.isdigit() else part for part in parts if part)
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -65,11 +59,3 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[tuple[str, Any]]) 
             node = node[key]
         done.add(path)
     return done
-
-
-def dotted(path: Path) -> str:
-    """A document path as the dotted field name errors show: ``trainer.lora.r``, ``a.b[0]``."""
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
