@@ -23,7 +23,7 @@ def _fail(error: Exception, status: int) -> None:
 
 def _set_option(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[tuple[str, object]]:
     """``--set FIELD=VALUE`` pairs, the values read as YAML."""
-    from ..training.job_overrides import parse_override
+    from ..training.job.overrides import parse_override
 
     try:
         return [parse_override(value) for value in values]

@@ -9,7 +9,7 @@ from ..project import hookimpl
 
 def lightning_backend() -> Any:
     """The Lightning loop, imported on first use so that loading plugins never imports the training stack."""
-    from ..training.backends import LightningBackend
+    from ..training.lightning_backend import LightningBackend
 
     return LightningBackend()
 

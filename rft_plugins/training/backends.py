@@ -1,6 +1,6 @@
 """Training backends: the engines ``rft train`` can train a job with, registered as plugins.
 
-``lightning`` (the built-in loop, ``run.fit_with_lightning``) is registered by
+``lightning`` (the built-in loop, ``lightning_backend``) is registered by
 ``rft_plugins.default_plugins.training_backends``; ``trl`` (TRL's ``GRPOTrainer``) by the TRL
 adapter's plugin module. A job picks one with ``trainer.backend`` (``rft train --backend``). Every
 backend reads the same job and data (``RunRequest``) and writes the same run folder and summary
@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..registry import build
-from .run_folder import lightning_checkpoint
 
 if TYPE_CHECKING:
     from .job import Job, ResolvedHyperparameters
@@ -56,21 +55,6 @@ class TrainingBackend(Protocol):
 
     def run(self, request: RunRequest) -> "RunResult":
         """Train, write the run folder's outputs (``run_outputs``) and return the summary."""
-
-
-class LightningBackend:
-    """The built-in loop: ``RFTModule`` under a ``lightning.Trainer`` (``run.fit_with_lightning``)."""
-
-    def check(self, job: "Job") -> None:
-        """Everything a job can say, the loop does."""
-
-    def last_checkpoint(self, folder: Path) -> Path | None:
-        return lightning_checkpoint(folder)
-
-    def run(self, request: RunRequest) -> "RunResult":
-        from .run import fit_with_lightning
-
-        return fit_with_lightning(request)
 
 
 def training_backend(name: str) -> TrainingBackend:
