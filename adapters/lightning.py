@@ -30,6 +30,7 @@ import torch
 
 from ..data.rows import validate_row
 from ..graders.build import build_grader
+from ..graders.metrics import ScoredSample, summarize
 from ..graders.runner import LoadedGrader
 from ..graders.types import Grade
 from ..training.grading import lightning_trainer_state
@@ -133,15 +134,11 @@ class RFTCallback(pl.Callback):
 
     def _metrics(self, grades: list[Grade]) -> dict[str, float]:
         name = f"{self.log_prefix}/{self.grader.name}"
-        rewards = [grade.reward for grade in grades if grade.reward is not None]
-        metrics = {
-            f"{name}_reward_mean": sum(rewards) / len(rewards) if rewards else 0.0,
-            f"{name}_error_rate": sum(1 for grade in grades if grade.flagged) / len(grades),
-        }
-        for key in grades[0].sub_rewards:
-            values = [grade.sub_rewards[key] for grade in grades if grade.sub_rewards.get(key) is not None]
-            if values:
-                metrics[f"{name}/{key}_reward_mean"] = sum(values) / len(values)
+        summary = summarize([ScoredSample.from_grade(grade) for grade in grades])
+        metrics = {f"{name}_reward_mean": summary.reward_mean or 0.0, f"{name}_error_rate": summary.error_rate}
+        for key, mean in summary.sub_reward_means.items():
+            if mean is not None:
+                metrics[f"{name}/{key}_reward_mean"] = mean
         return metrics
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

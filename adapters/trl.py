@@ -32,6 +32,7 @@ from typing import Any, Callable, Sequence
 
 from ..data.rows import messages_of_prompt
 from ..graders.build import build_grader
+from ..graders.metrics import ScoredSample, summarize
 from ..graders.runner import LoadedGrader
 from ..graders.trainer_state import TrainerState, trainer_state
 from ..graders.types import Grade, Sample
@@ -98,13 +99,12 @@ def _report(grader: LoadedGrader, grades: list[Grade], columns: dict[str, Any]) 
     log_metric: Callable[[str, float], None] | None = columns.get("log_metric")
     log_extra: Callable[[str, list], None] | None = columns.get("log_extra")
     flagged = [", ".join(grade.flagged) for grade in grades]
-    if log_metric is not None:
-        log_metric(f"rewards/{grader.name}/error_rate", sum(1 for flags in flagged if flags) / max(1, len(grades)))
-        for key in grades[0].sub_rewards if grades else ():
-            values = [grade.sub_rewards.get(key) for grade in grades]
-            present = [value for value in values if value is not None]
-            if present:
-                log_metric(f"rewards/{grader.name}/{key}/mean", sum(present) / len(present))
+    if log_metric is not None and grades:
+        summary = summarize([ScoredSample.from_grade(grade) for grade in grades])
+        log_metric(f"rewards/{grader.name}/error_rate", summary.error_rate)
+        for key, mean in summary.sub_reward_means.items():
+            if mean is not None:
+                log_metric(f"rewards/{grader.name}/{key}/mean", mean)
     if log_extra is not None and any(flagged):
         log_extra(f"{grader.name}_errors", flagged)
     return [grade.reward for grade in grades]

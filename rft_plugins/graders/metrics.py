@@ -12,7 +12,7 @@ samples, so that a rate can be turned back into a count (OpenAI's ``_count`` met
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from .types import BOOLEAN_FLAGS, Grade
 from .verdicts import verdict_of
@@ -47,24 +47,46 @@ def _mean(values: Iterable[float | None]) -> float | None:
     return sum(kept) / len(kept) if kept else None
 
 
+@dataclass(frozen=True)
+class RewardSummary:
+    """What every engine reports of a batch of grades (the loop, the Lightning callback, TRL's
+    reward functions), computed once: means over the rewards that apply (None: none applies),
+    sub-grader means for the keys with at least one, the share of samples with any flag and the
+    share with each boolean flag."""
+
+    reward_mean: float | None
+    sub_reward_means: dict[str, float | None]
+    error_rate: float
+    flag_rates: dict[str, float]
+
+
+def summarize(samples: Sequence[ScoredSample]) -> RewardSummary:
+    """The ``RewardSummary`` of ``samples`` (``ScoredSample.from_grade`` turns grades into them)."""
+    keys: dict[str, None] = {}
+    for sample in samples:
+        keys.update(dict.fromkeys(sample.sub_rewards))
+    count = max(1, len(samples))
+    return RewardSummary(
+        reward_mean=_mean(sample.reward for sample in samples),
+        sub_reward_means={key: _mean(sample.sub_rewards.get(key) for sample in samples) for key in keys},
+        error_rate=sum(1 for sample in samples if sample.flags) / count,
+        flag_rates={flag: sum(flag in sample.flags for sample in samples) / count for flag in BOOLEAN_FLAGS},
+    )
+
+
 def reward_metrics(samples: list[ScoredSample], split: str, grader_name: str) -> dict[str, float]:
     """The reward means and error rates of one split (``train`` or ``valid``).
 
     A mean over samples none of which applies is reported as 0.0 (a metric must be a number).
     """
+    summary = summarize(samples)
     metrics: dict[str, float] = {}
-    overall = _mean(sample.reward for sample in samples)
-    metrics[f"{split}_reward_mean"] = 0.0 if overall is None else overall
+    metrics[f"{split}_reward_mean"] = summary.reward_mean or 0.0
     metrics[f"{split}/{grader_name}_reward_mean"] = metrics[f"{split}_reward_mean"]
-    keys: dict[str, None] = {}
-    for sample in samples:
-        keys.update(dict.fromkeys(sample.sub_rewards))
-    for key in keys:
-        mean = _mean(sample.sub_rewards.get(key) for sample in samples)
-        metrics[f"{split}/{key}_reward_mean"] = 0.0 if mean is None else mean
-    count = max(1, len(samples))
-    for flag in BOOLEAN_FLAGS:
-        metrics[f"{split}/{flag}_rate"] = sum(flag in sample.flags for sample in samples) / count
+    for key, mean in summary.sub_reward_means.items():
+        metrics[f"{split}/{key}_reward_mean"] = mean or 0.0
+    for flag, rate in summary.flag_rates.items():
+        metrics[f"{split}/{flag}_rate"] = rate
     metrics[f"{split}/graded_samples"] = float(len(samples))
     metrics.update(pass_rates(samples, split, grader_name))
     return metrics
