@@ -167,9 +167,10 @@ def load_json(text: str, limits: DocumentLimits) -> Any:
     return value
 
 
-def json_lines(path: Path, limits: DocumentLimits) -> Iterator[tuple[int, Any]]:
+def json_lines(path: Path, limits: DocumentLimits, skip_bad: bool = False) -> Iterator[tuple[int, Any]]:
     """(line number, value) for each non-blank line of a JSONL file, read one line at a time;
-    bad UTF-8, bad JSON and nesting past ``max_depth`` are ``DocumentError`` with the line."""
+    bad UTF-8, bad JSON and nesting past ``max_depth`` are ``DocumentError`` with the line, or,
+    with ``skip_bad`` (a file this package wrote, cut short by a kill), that line's value is None."""
     with Path(path).open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
             try:
@@ -177,7 +178,10 @@ def json_lines(path: Path, limits: DocumentLimits) -> Iterator[tuple[int, Any]]:
                 if not line.strip():
                     continue
                 yield number, load_json(line, limits)
-            except DocumentError as error:
-                raise DocumentError(error.message, number) from None
-            except json.JSONDecodeError as error:
-                raise DocumentError(f"invalid JSON: {error.msg} (column {error.colno})", number) from None
+            except (DocumentError, json.JSONDecodeError) as error:
+                if skip_bad:
+                    yield number, None
+                elif isinstance(error, DocumentError):
+                    raise DocumentError(error.message, number) from None
+                else:
+                    raise DocumentError(f"invalid JSON: {error.msg} (column {error.colno})", number) from None

@@ -16,8 +16,9 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
+from ..documents import DocumentLimits, json_lines
 from ..errors import RFTError
 
 METRICS_FILE = "metrics.csv"
@@ -150,7 +151,7 @@ def _read_validations(path: Path, run: RunData) -> None:
     kept: dict[int, list[Sample]] = {}  # the samples of the lowest and highest step seen so far
     steps: set[int] = set()
     skipped = 0
-    for record in _json_lines(path):
+    for _, record in json_lines(path, DocumentLimits.from_environment(), skip_bad=True):
         sample = _sample(record)
         if sample is None:
             skipped += 1
@@ -166,17 +167,6 @@ def _read_validations(path: Path, run: RunData) -> None:
         run.first_validation = Validation(min(kept), tuple(kept[min(kept)]))
         run.last_validation = Validation(max(kept), tuple(kept[max(kept)]))
         run.validation_count = len(steps)
-
-
-def _json_lines(path: Path) -> Iterator[Any]:
-    """Each line of a JSONL file, parsed; a line that is not JSON yields None."""
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        for line in handle:
-            if line.strip():
-                try:
-                    yield json.loads(line)
-                except ValueError:
-                    yield None
 
 
 def _sample(record: Any) -> Sample | None:
