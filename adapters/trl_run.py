@@ -5,8 +5,9 @@ becomes token ids through the same chat template and left cut (``sampling.prompt
 completions with tool calls are parsed by the job's tool-call parser, as the loop's sampler does.
 The job's grader grades through the adapter's reward function (``trainer_state`` included); its
 grades also make the loop's metrics (``trl_metrics.py``). Validation fires the loop's
-``rft_on_validation_end`` hook, so the built-in plugin keeps ``best/`` and stops early as it
-does for the loop.
+``rft_on_validation_end`` hook, then the loop's ``BestCheckpoints`` keeps ``best/`` and stops
+early as it does for the loop; its state (the validation history) is kept in each checkpoint
+folder, so a resumed run continues it.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from rft_plugins.training.loggers import DEFAULT_PROJECT, mlflow_tracking_uri, r
 from rft_plugins.training.run_outputs import (
     RunContext, RunResult, finish_run, hyperparameters, run_context, start_run_folder, write_outputs,
 )
+from rft_plugins.training.settings import ResolvedSettings
 
 from .trl import reward_func
 from .trl_config import config_kwargs
@@ -39,6 +41,8 @@ logger = logging.getLogger(__name__)
 
 #: a validation's records kept in each TRL checkpoint, so a resumed run's samples.jsonl has them all
 RECORDS_FILE = "rft_validation_records.json"
+#: ``BestCheckpoints.state_dict()`` kept in each TRL checkpoint, so early stopping resumes exactly
+BEST_STATE_FILE = "rft_best_checkpoints.json"
 
 
 def trainer_class() -> type:
@@ -73,7 +77,8 @@ def trainer_class() -> type:
 
 
 class _TrainerView:
-    """What the validation plugins use of ``module.trainer``: ``should_stop`` and ``is_global_zero``."""
+    """``module.trainer`` for the lifecycle hooks: ``should_stop`` and ``is_global_zero``
+    (``rft_plugins.training.lifecycle.TrainerControl``)."""
 
     def __init__(self, trainer: Any):
         self._trainer = trainer
@@ -94,13 +99,12 @@ class _TrainerView:
 
 
 class TRLModule:
-    """The ``module`` the lifecycle hooks get under this backend: the run's context (``rft_run``),
+    """The ``module`` the lifecycle hooks get under this backend (``rft_plugins.training.lifecycle.RunModule``):
     ``trainer`` (``should_stop``), ``model``, ``tokenizer``, ``settings`` and ``save_hf``."""
 
-    def __init__(self, trainer: Any, context: RunContext, settings: Any):
+    def __init__(self, trainer: Any, settings: ResolvedSettings):
         self.trl_trainer = trainer
         self.trainer = _TrainerView(trainer)
-        self.rft_run = context
         self.settings = settings
 
     @property
@@ -159,15 +163,18 @@ class Samples:
         self.grades.add(split, grades, samples, rows, [len(row_ids) for row_ids in ids], truncated)
 
 
-def _callback(request: RunRequest, module: TRLModule, grades: GradeLog, clock: PhaseClock, csv: Any) -> Any:
+def _callback(
+    request: RunRequest, module: TRLModule, context: RunContext, grades: GradeLog, clock: PhaseClock, csv: Any
+) -> Any:
     """The run's ``TrainerCallback``: the loop's metric names in every logger and ``metrics.csv``,
-    validation (records, hooks, the last step's), stop signals, records in checkpoints."""
+    validation (records, hooks, best checkpoints, the last step's), stop signals, records and the
+    best checkpoints' state in checkpoints."""
     from transformers import TrainerCallback
 
     job, plan = request.job, request.plan
     grader_name = str(job.grader.get("name") or job.grader.get("type"))
     validates = bool(request.valid_data)
-    stop = module.rft_run.stop
+    stop, best = context.stop, context.best
 
     class RFTMetrics(TrainerCallback):
         def __init__(self) -> None:
@@ -199,6 +206,9 @@ def _callback(request: RunRequest, module: TRLModule, grades: GradeLog, clock: P
                 get_plugin_manager().hook.rft_on_validation_end(
                     step=state.global_step, metrics=dict(row), samples=samples, module=module
                 )
+                if best is not None and best.record(state.global_step, row, module.save_hf,
+                                                    state.is_world_process_zero):
+                    control.should_training_stop = True
                 return
             row = training_row(logs, grades.take("train"), grader_name, clock.take(), job.trainer.beta)
             row.update(memory_metrics())
@@ -217,6 +227,8 @@ def _callback(request: RunRequest, module: TRLModule, grades: GradeLog, clock: P
             folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             if folder.is_dir() and state.is_world_process_zero:
                 (folder / RECORDS_FILE).write_text(json.dumps(grades.records, default=str), encoding="utf-8")
+                if best is not None:
+                    (folder / BEST_STATE_FILE).write_text(json.dumps(best.state_dict()), encoding="utf-8")
 
     return RFTMetrics()
 
@@ -291,19 +303,21 @@ def run(request: RunRequest) -> RunResult:
 
         trainer.remove_callback(PrinterCallback)
     trainer.max_prompt_length, trainer.clock, samples.trainer = request.settings.max_prompt_length, clock, trainer
-    module = TRLModule(trainer, context, request.settings)
+    module = TRLModule(trainer, request.settings)
     resumed_from = int(checkpoint.name.removeprefix("checkpoint-")) if checkpoint is not None else None
     if checkpoint is not None and (checkpoint / RECORDS_FILE).is_file():
         grades.records = json.loads((checkpoint / RECORDS_FILE).read_text(encoding="utf-8"))
+    if checkpoint is not None and context.best is not None and (checkpoint / BEST_STATE_FILE).is_file():
+        context.best.load_state_dict(json.loads((checkpoint / BEST_STATE_FILE).read_text(encoding="utf-8")))
     start_run_folder(request, resumed_from, {"trl_config": config.to_dict()})
 
     from rft_plugins.training.outputs import ResumableCSVLogger
 
     csv = ResumableCSVLogger(folder)
     csv.log_hyperparams(hyperparameters(request))
-    callback = _callback(request, module, grades, clock, csv)
+    callback = _callback(request, module, context, grades, clock, csv)
     trainer.callback_handler.callbacks.insert(0, callback)  # first: every logger after it sees the loop's names
-    get_plugin_manager().hook.rft_on_train_start(job=request.settings, module=module)
+    get_plugin_manager().hook.rft_on_train_start(job=job, settings=request.settings, module=module)
     with _logger_environment(request), context.stop.listening():
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint is not None else None)
     csv.finalize("success")

@@ -4,9 +4,16 @@ Registration hooks receive ``register(name, factory)``; lifecycle hooks are name
 they run. An implementation may accept fewer arguments than the spec offers.
 """
 
-from typing import Any, Callable
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
 
 from .project import hookspec
+
+if TYPE_CHECKING:  # types only: loading plugins never imports the training stack
+    from .training.job import Job
+    from .training.lifecycle import RunModule
+    from .training.settings import ResolvedSettings
 
 Register = Callable[[str, Callable[..., Any]], None]
 
@@ -59,19 +66,30 @@ def rft_register_training_backends(register: Register) -> None:
 
 
 @hookspec
-def rft_on_train_start(job: Any, module: Any) -> None:
-    """Called once before the first optimisation step of ``rft train``."""
+def rft_on_train_start(job: Job | None, settings: ResolvedSettings, module: RunModule) -> None:
+    """Called once before the first optimisation step (of a resumed run too), under either backend.
 
-
-@hookspec
-def rft_on_validation_end(step: int, metrics: dict, samples: list, module: Any) -> None:
-    """Called after each validation pass with its metrics (``valid_reward_mean`` and per grader).
-
-    ``samples`` holds the graded validation samples. Set ``module.trainer.should_stop = True``
-    to stop training early.
+    ``job`` is the job being trained (None for an ``RFTModule`` built from settings alone, outside
+    ``rft train``); ``settings`` are its values with "auto" resolved (batch size, steps, ...);
+    ``module`` is the model being trained (``rft_plugins.training.lifecycle.RunModule``).
     """
 
 
 @hookspec
-def rft_on_train_end(metrics: dict, output_dir: str, module: Any) -> None:
-    """Called once after training finished, with the last metrics and the run's output folder."""
+def rft_on_validation_end(
+    step: int, metrics: dict[str, float], samples: list[dict[str, Any]], module: RunModule
+) -> None:
+    """Called after each validation pass with its metrics (``valid_reward_mean`` and per grader).
+
+    ``step`` counts optimisation steps completed (0 for the baseline before the first);
+    ``samples`` holds the graded validation samples (``step``, ``prompt``, ``completion``,
+    ``reward``, ``sub_rewards``, ``errors``). Set ``module.trainer.should_stop = True`` to stop
+    training early. The built-in best checkpoints and early stopping (``BestCheckpoints``) act
+    after every implementation of this hook has run.
+    """
+
+
+@hookspec
+def rft_on_train_end(metrics: dict[str, float], output_dir: str, module: RunModule) -> None:
+    """Called once after training finished and the run folder's outputs were written, with each
+    metric's last value and the run's output folder."""

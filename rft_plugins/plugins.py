@@ -36,7 +36,6 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "rft_plugins.default_plugins.judge_backends",
     "rft_plugins.default_plugins.endpoint_grader",
     "rft_plugins.default_plugins.data_sources",
-    "rft_plugins.default_plugins.validation_callbacks",
     "rft_plugins.default_plugins.samplers",
     "rft_plugins.default_plugins.tool_call_parsers",
     "rft_plugins.default_plugins.reward_shapers",

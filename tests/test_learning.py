@@ -86,8 +86,8 @@ class Recorder:
         register("flaky", FlakyGrader)
 
     @hookimpl
-    def rft_on_train_start(self, job, module):
-        self.started.append((job, module))
+    def rft_on_train_start(self, job, settings, module):
+        self.started.append((job, settings, module))
 
     @hookimpl
     def rft_on_validation_end(self, step, metrics, samples, module):
@@ -124,7 +124,7 @@ def test_failing_grader_costs_samples_not_the_run(fresh_plugins, tiny_model_path
     assert len(crashed) == 8 and all(s["reward"] == 0.0 for s in crashed)
     assert "grader crashed" in crashed[0]["errors"]["other_error_details"]
     # the hooks saw the settings and the module; the samples table keeps every validation
-    assert recorder.started == [(settings, module)]
+    assert recorder.started == [(None, settings, module)]  # a module built from settings alone: no job
     assert len(module.validation_records) == 32
     assert {"step", "prompt", "completion", "reward", "sub_rewards", "errors"} <= set(module.validation_records[0])
 

@@ -128,6 +128,20 @@ def test_both_backends_write_the_same_run_folder_and_summary(runs):
     assert "`trl` backend" in (trl / "final" / "README.md").read_text()
 
 
+def test_both_backends_keep_the_best_checkpoints_history_in_their_resume_checkpoints(runs):
+    """Early stopping's history (``BestCheckpoints.state_dict``) survives the TRL run's resume: the
+    second part ranked step 4 after the first part's 0 and 2, as the uninterrupted loop did."""
+    import torch
+
+    from rft_plugins.adapters.trl_run import BEST_STATE_FILE
+
+    lightning, trl = runs["lightning"][0], runs["trl"][0]
+    checkpoint = torch.load(lightning / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    lightning_history = checkpoint["callbacks"]["RunState"]["history"]
+    trl_history = json.loads((trl / "checkpoints" / "checkpoint-4" / BEST_STATE_FILE).read_text())["history"]
+    assert [entry["step"] for entry in lightning_history] == [entry["step"] for entry in trl_history] == [0, 2, 4]
+
+
 def test_a_step_aware_grader_sees_the_same_steps_on_both_backends(runs):
     for backend in ("lightning", "trl"):
         states = runs[backend][2]  # training and validation grades; the TRL run's first part ran to step 2

@@ -1,5 +1,6 @@
-"""The Lightning pieces of ``rft train``: atomic checkpoint IO, the resume checkpoint, the run's
-state in checkpoints, and a progress bar that shows the reward.
+"""The Lightning pieces of ``rft train``: atomic checkpoint IO, the resume checkpoint, validating
+the last step, and a progress bar that shows the reward (best checkpoints and early stopping:
+``best_checkpoints.py``).
 
 Lightning's own ``_atomic_save`` is not enough for checkpoints that must never be half-written:
 fsspec stages the file in the system temp folder and *moves* it, which is a copy, not a rename,
@@ -35,7 +36,7 @@ class ResumeCheckpoint(Callback):
     Saved every ``every_n_steps`` optimisation steps and at the last step. A step followed by a
     validation (every ``validation_interval`` steps and the last, see ``ValidateFinalStep``) is
     saved after the validation instead, once: the checkpoint then holds the validation's results
-    and the state of validation-time plugins (early stopping), and a run killed mid-validation
+    and ``BestCheckpoints``' history (early stopping), and a run killed mid-validation
     resumes from an earlier step and validates again rather than skipping it.
 
     The step's metrics row is written before its checkpoint (see ``_log_step_row``). When a stop
@@ -112,23 +113,6 @@ class ValidateFinalStep(Callback):
     def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args: Any, **kwargs: Any) -> None:
         if trainer.global_step >= trainer.max_steps:
             trainer.should_stop = True
-
-
-class RunState(Callback):
-    """Saves the run's validation history in the Lightning checkpoint, so early stopping resumes exactly.
-
-    ``context`` is the ``RunContext`` the module carries as ``rft_run``.
-    """
-
-    def __init__(self, context: Any):
-        self.context = context
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"history": list(self.context.history), "stopped_early": self.context.stopped_early}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.context.history = list(state_dict.get("history", []))
-        self.context.stopped_early = bool(state_dict.get("stopped_early", False))
 
 
 class RewardProgressBar(TQDMProgressBar):

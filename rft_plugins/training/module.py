@@ -4,7 +4,8 @@ One ``training_step`` takes a batch of prompts (dataset rows) and runs one ``Pol
 (``step.py``: sample, grade in the background, shape, micro-batched updates) through Lightning's
 manual optimisation, then steps the learning-rate schedule and logs. Validation
 (``validation_step``) samples ``eval_samples`` completions per validation prompt, grades them,
-logs ``valid_reward_mean`` and fires ``rft_on_validation_end``.
+logs ``valid_reward_mean``, fires ``rft_on_validation_end`` and keeps the result as
+``last_validation`` for ``BestCheckpoints`` (best models, early stopping).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import math
 import warnings
-from typing import Any, ContextManager
+from typing import TYPE_CHECKING, Any, ContextManager
 
 import lightning
 import torch
@@ -26,12 +27,16 @@ from ..graders.types import item_of
 from ..models import from_pretrained_kwargs
 from ..plugins import get_plugin_manager
 from . import random_state
+from .best_checkpoints import ValidationResult
 from .distributed import gather, rank_and_world
 from .grading import BackgroundGrader, lightning_trainer_state
 from .loaders import ResumableDataLoader, train_loader, validation_loader
 from .optim import MasterWeightAdamW, build_scheduler
 from .settings import ResolvedSettings
 from .step import PolicyStep
+
+if TYPE_CHECKING:
+    from .job import Job
 
 
 def load_policy(settings: ResolvedSettings) -> Any:
@@ -99,11 +104,16 @@ class _LightningUpdater:
 class RFTModule(lightning.LightningModule):
     """Samples, grades, shapes and optimises; see the module docstring for one step."""
 
-    def __init__(self, settings: ResolvedSettings, train_rows: list[dict], valid_rows: list[dict]):
+    def __init__(
+        self, settings: ResolvedSettings, train_rows: list[dict], valid_rows: list[dict], job: Job | None = None
+    ):
+        """``job`` is the job the settings were resolved from (``rft train`` gives it; None for a
+        module built from settings alone); ``rft_on_train_start`` receives it."""
         super().__init__()
         from transformers import AutoTokenizer
 
         self.settings = settings
+        self.job = job
         # rows given straight to the module get the data sources' checks (OpenAI's RFT row rules)
         self.train_rows = [validate_row(row, f"training row {n}") for n, row in enumerate(train_rows, 1)]
         self.valid_rows = [validate_row(row, f"validation row {n}") for n, row in enumerate(valid_rows, 1)]
@@ -118,6 +128,9 @@ class RFTModule(lightning.LightningModule):
         object.__setattr__(self, "step", PolicyStep(settings, self.tokenizer, self.model))
         self.sampler = self.step.sampler
         self.validation_records: list[dict[str, Any]] = []
+        #: the latest validation's step, metrics and samples (None after a sanity check, or when no
+        #: sample was scored); ``BestCheckpoints`` ranks it in ``on_validation_end``
+        self.last_validation: ValidationResult | None = None
         self._grading: BackgroundGrader | None = None
         self._validation_outputs: list[dict[str, Any]] = []
         self._restored_random_state: list[dict[str, Any]] | None = None
@@ -169,7 +182,7 @@ class RFTModule(lightning.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def on_train_start(self) -> None:
-        get_plugin_manager().hook.rft_on_train_start(job=self.settings, module=self)
+        get_plugin_manager().hook.rft_on_train_start(job=self.job, settings=self.settings, module=self)
         rank, world = rank_and_world()
         if self._restored_random_state is None:  # a fresh start: each process samples its own stream
             random_state.seed(self.settings.seed + rank)
@@ -295,6 +308,7 @@ class RFTModule(lightning.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         outputs, self._validation_outputs = self._validation_outputs, []
+        self.last_validation = None
         seen: dict[tuple[int, int], dict[str, Any]] = {}
         for part in gather(outputs):
             for record in part:  # DistributedSampler repeats rows to even out processes: keep one
@@ -313,6 +327,7 @@ class RFTModule(lightning.LightningModule):
             for record in records
         ]
         self.validation_records.extend(samples)
+        self.last_validation = ValidationResult(step, dict(metrics), samples)
         get_plugin_manager().hook.rft_on_validation_end(step=step, metrics=dict(metrics), samples=samples, module=self)
 
     # -------------------------------------------------------------- outputs

@@ -176,10 +176,9 @@ def _build_module_and_trainer(
         raise job.error(_lightning_field(text), f"rejected by Lightning: {text}") from error
     _check_batch_split(job, settings, trainer.world_size)
     try:
-        module = RFTModule(settings, train_data, valid_data)
+        module = RFTModule(settings, train_data, valid_data, job=job)
     except (SamplerConfigError, ShaperConfigError, ToolCallParserError) as error:
         raise job.error(error.field, error.message) from error
-    module.rft_run = context
     return module, trainer
 
 
@@ -333,7 +332,7 @@ def build_trainer(
     and the last), devices, loggers, checkpoints."""
     import lightning
 
-    from .callbacks import AtomicCheckpointIO, ResumeCheckpoint, RewardProgressBar, RunState, ValidateFinalStep
+    from .callbacks import AtomicCheckpointIO, ResumeCheckpoint, RewardProgressBar, ValidateFinalStep
     from .loggers import lightning_loggers
     from .precision import resolve_precision
 
@@ -342,10 +341,11 @@ def build_trainer(
     validation_interval = plan.eval_interval if has_validation else None
     callbacks: list[Any] = [
         OpenAIEvents(folder / EVENTS_FILE, job.grader),  # first: a step's event line precedes its checkpoint
+        # before ResumeCheckpoint: the checkpoint after a validation holds the history it ranked
+        *([context.best] if context.best is not None else []),
         ResumeCheckpoint(
             folder / "checkpoints", job.trainer.save_steps or plan.eval_interval, validation_interval, context.stop
         ),
-        RunState(context),
     ]
     if has_validation:
         callbacks.append(ValidateFinalStep())
@@ -365,7 +365,7 @@ def build_trainer(
         logger=lightning_loggers(job, folder),
         callbacks=callbacks,
         plugins=[AtomicCheckpointIO()],
-        enable_checkpointing=False,  # ResumeCheckpoint and the best-checkpoint plugin do it
+        enable_checkpointing=False,  # ResumeCheckpoint and BestCheckpoints do it
         enable_progress_bar=progress_bar,
         log_every_n_steps=job.trainer.logging_steps,
         default_root_dir=str(folder),

@@ -17,22 +17,28 @@ from .run_folder import MARKER_KEY, prepare_run_folder, run_marker
 
 if TYPE_CHECKING:
     from .backends import RunRequest
+    from .best_checkpoints import BestCheckpoints
 
 
 @dataclass
 class RunContext:
-    """What the built-in validation plugins need from the run (best checkpoints, early stopping);
-    a backend's module carries it as ``rft_run``."""
+    """What a backend's run holds besides its trainer: the run folder, the stop signals it
+    listens for, and ``best`` (best checkpoints and early stopping; None when blocked, see
+    ``best_checkpoints_blocked``)."""
 
     output_dir: Path
-    best_dir: Path
-    save_top_k: int
-    early_stopping_patience: int | None
-    history: list[dict[str, Any]] = field(default_factory=list)
-    stopped_early: bool = False
+    best: "BestCheckpoints | None" = None
     stop: StopRequests = field(default_factory=StopRequests)  # SIGTERM / SIGINT during the run
-    #: writes the model card into a best checkpoint folder: (folder, step, reward, destination)
-    model_card: Callable[[Path, int, float, Path], None] | None = None
+
+    @property
+    def best_dir(self) -> Path:
+        """Where the best models go, one ``step-N`` folder each."""
+        return self.output_dir / "best"
+
+    @property
+    def stopped_early(self) -> bool:
+        """Whether early stopping ended the run (before its last step)."""
+        return self.best is not None and self.best.stopped_early
 
 
 @dataclass
@@ -72,16 +78,33 @@ def hyperparameters(request: "RunRequest") -> dict[str, Any]:
     return plain({**asdict(request.settings), **asdict(request.plan)})
 
 
+#: the name under which ``RFT_DISABLE_PLUGINS`` turns best checkpoints and early stopping off
+#: (theirs when they were a built-in plugin; ``BestCheckpoints`` is no plugin any more)
+BEST_CHECKPOINTS_BLOCK_NAME = "rft_plugins.default_plugins.validation_callbacks"
+
+
+def best_checkpoints_blocked() -> bool:
+    """True when ``RFT_DISABLE_PLUGINS`` names ``BEST_CHECKPOINTS_BLOCK_NAME``: no ``best/``, no early stop."""
+    from ..plugins import get_plugin_manager
+
+    return get_plugin_manager().is_blocked(BEST_CHECKPOINTS_BLOCK_NAME)
+
+
 def run_context(request: "RunRequest") -> RunContext:
-    """The run's ``RunContext``; best checkpoints get their model card."""
+    """The run's ``RunContext``: its ``BestCheckpoints`` keep models with their model card."""
+    from .best_checkpoints import BestCheckpoints
+
     job = request.job
 
     def card(folder: Path, step: int, reward: float, destination: Path) -> None:
         write_model_card(folder, job, step, reward, where="this checkpoint (one of the run's best)",
                          load_from=destination)
 
-    return RunContext(request.folder, request.folder / "best", job.trainer.save_top_k,
-                      job.trainer.early_stopping_patience, model_card=card)
+    context = RunContext(request.folder)
+    if not best_checkpoints_blocked():
+        context.best = BestCheckpoints(context.best_dir, job.trainer.save_top_k, job.trainer.early_stopping_patience,
+                                       model_card=card)
+    return context
 
 
 def start_run_folder(request: "RunRequest", resumed_from: int | None, extra: dict[str, Any] | None = None) -> None:
