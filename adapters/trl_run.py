@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-from rft_plugins.graders.build import build_grader
 from rft_plugins.graders.types import Sample, item_of
 from rft_plugins.plugins import get_plugin_manager
 from rft_plugins.training.backends import RunRequest
@@ -287,7 +286,7 @@ def run(request: RunRequest) -> RunResult:
     model, tokenizer, lora = _load(request)
     grades, clock = GradeLog(), PhaseClock()
     samples = Samples(tokenizer, request.settings, grades)
-    reward = reward_func(build_grader(job.grader), job.trainer.grader_timeout, job.trainer.grader_concurrency,
+    reward = reward_func(job.built_grader(), job.trainer.grader_timeout, job.trainer.grader_concurrency,
                          prepare=samples.prepare, on_grades=samples.on_grades)
     report_to = [name for name in job.trainer.report_to if name != "csv"]
     config = GRPOConfig(**{**config_kwargs(request, report_to, checkpoint is not None),

@@ -202,3 +202,37 @@ def test_grading_runs_while_the_caller_works():
         assert graded.seconds < 5
     finally:
         background.close()
+
+
+class CountedGrader:
+    """A grader that counts how many times it was built."""
+
+    built = 0
+
+    def __init__(self, config: dict):
+        CountedGrader.built += 1
+
+    def grade(self, sample, item) -> float:
+        return 1.0
+
+
+class CountedGraderPlugin:
+    @hookimpl
+    def rft_register_graders(self, register):
+        register("counted", CountedGrader)
+
+
+def test_the_run_grades_with_the_grader_the_job_check_built(fresh_plugins, tiny_model_path):
+    from rft_plugins.training.job import job_from_dict, resolve
+
+    fresh_plugins.get_plugin_manager().register(CountedGraderPlugin(), name="counted")
+    CountedGrader.built = 0
+    job = job_from_dict({
+        "model": str(tiny_model_path), "training_file": "rows",
+        "method": {"type": "reinforcement", "reinforcement": {"grader": {"type": "counted", "name": "c"}}},
+    }, check_files=False)
+    assert CountedGrader.built == 1  # the check built it
+    module = RFTModule(resolve(job, len(ROWS)), ROWS, ROWS, job=job)
+    assert CountedGrader.built == 1 and isinstance(module.loaded_grader.impl, CountedGrader)
+    RFTModule(resolve(job, len(ROWS)), ROWS, ROWS, job=job)  # handed over once: a second run builds its own
+    assert CountedGrader.built == 2

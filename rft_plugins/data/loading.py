@@ -31,10 +31,13 @@ def build_source(name: str, options: dict[str, Any] | None = None) -> Any:
     return build("data_sources", name, dict(options or {}), field=SOURCE_FIELD, error=DataError)
 
 
-def load_rows(location: Any, source: str | None = None, options: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """Rows from ``location`` (a path or an in-memory iterable), every one checked as an RFT row."""
+def load_rows(
+    location: Any, source: str | None = None, options: dict[str, Any] | None = None, reader: Any = None
+) -> list[dict[str, Any]]:
+    """Rows from ``location`` (a path or an in-memory iterable), every one checked as an RFT row;
+    ``reader`` is the source ``source`` and ``options`` built already (a checked job's)."""
     name = choose_source(location, source)
-    reader = build_source(name, options)
+    reader = reader if reader is not None else build_source(name, options)
     rows = list(reader.load(location))
     if not getattr(reader, "validates_rows", False):  # a third-party source: check its rows here
         label = location if isinstance(location, (str, Path)) else name

@@ -122,7 +122,8 @@ class RFTModule(lightning.LightningModule):
         self.model = load_policy(settings).train()  # from_pretrained gives eval mode; train keeps dropout
         # frozen weights (a LoRA base) stay out of checkpoints: a resumed run loads them from `model`
         self.strict_loading = all(parameter.requires_grad for parameter in self.model.parameters())
-        self.loaded_grader: LoadedGrader | None = build_grader(settings.grader)
+        # the grader the job's check built, else a new one (a module built from settings alone)
+        self.loaded_grader: LoadedGrader | None = job.built_grader() if job is not None else build_grader(settings.grader)
         # the sampler, tool-call parser, reward shapers and KL reference; kept out of the module
         # tree (the reference is not trained, not saved)
         object.__setattr__(self, "step", PolicyStep(settings, self.tokenizer, self.model))

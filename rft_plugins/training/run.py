@@ -86,7 +86,7 @@ def _load_split(given: Iterable[dict] | None, location: str | None, job: Job) ->
         return load_rows(given, "python")
     if location is None:
         return []
-    return load_rows(location, job.trainer.data_source, job.trainer.data_source_options)
+    return load_rows(location, job.trainer.data_source, job.trainer.data_source_options, job.built_source())
 
 
 def _checkpoint_step(path: Path) -> int:

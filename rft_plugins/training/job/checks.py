@@ -11,11 +11,11 @@ from typing import Iterator
 
 from ...errors import ConfigError, GraderConfigError, JobError
 from ...fields import dotted, path_of
-from ...graders.build import validate_grader
+from ...graders.build import build_grader
 from ..model_folder import weights_problem
 from .document import GRADER_PATH, Document
 from .resolution import resolve
-from .schema import Job
+from .schema import GRADER_KEY, SOURCE_KEY, Job
 
 #: data sources that read the job's training/validation files from disk
 FILE_SOURCES = {None, "jsonl", "hf_datasets"}
@@ -77,9 +77,10 @@ def _check_grader(job: Job, document: Document, grader_document: Document | None
         message = "label_model cannot be the top-level RFT grader (OpenAI's rule); put it inside a multi grader"
         raise _grader_error(document, grader_document, "type", message)
     try:
-        validate_grader(grader)
+        built = build_grader(grader)
     except GraderConfigError as error:
         raise _grader_error(document, grader_document, error.field or "", error.message) from error
+    object.__setattr__(job, GRADER_KEY, built)  # the run grades with it (``Job.built_grader``)
 
 
 @contextmanager
@@ -110,7 +111,8 @@ def _check_plugins(job: Job) -> None:
             find("tool_call_parsers", trainer.tool_call_parser, "trainer.tool_call_parser")
     with _located(job, whole="trainer.data_source"):
         if trainer.data_source is not None or trainer.data_source_options:
-            build_source(choose_source(job.training_file, trainer.data_source), trainer.data_source_options)
+            source = build_source(choose_source(job.training_file, trainer.data_source), trainer.data_source_options)
+            object.__setattr__(job, SOURCE_KEY, source)  # the run reads with it (``Job.built_source``)
     with _located(job):
         build_shapers(resolve(job, 1))  # shapers read settings that do not depend on the data
 

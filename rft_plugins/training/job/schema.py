@@ -10,13 +10,16 @@ Hugging Face Hub ids, read from the local cache (``rft_plugins.hub``).
 
 from __future__ import annotations
 
-from typing import Any, Literal, Union
+from typing import TYPE_CHECKING, Any, Literal, Union
 
 import pydantic
 from pydantic import Field
 
 from ...errors import JobError
 from ...fields import path_of
+
+if TYPE_CHECKING:
+    from ...graders.runner import LoadedGrader
 
 Auto = Literal["auto"]
 #: sanity caps on numbers a job may set: past them a run only diverges, or never ends
@@ -259,6 +262,20 @@ class Job(_Strict):
         """Where the model is read from: ``model`` itself, or a hub id's snapshot in the local cache."""
         return self.__dict__.get(MODEL_FOLDER_KEY) or self.model
 
+    def built_grader(self) -> "LoadedGrader":
+        """The grader built when the job was checked, handed over once (the run that takes it
+        closes it), else a new one: a job is checked by building its grader, and the run grades
+        with that same object."""
+        from ...graders.build import build_grader
+
+        grader = self.__dict__.pop(GRADER_KEY, None)
+        return grader if grader is not None else build_grader(self.grader)
+
+    def built_source(self) -> Any:
+        """The data source built when the job was checked (``trainer.data_source`` or its options
+        set), or None: the run reads its files with it."""
+        return self.__dict__.get(SOURCE_KEY)
+
     def error(self, field: str, message: str) -> "JobError":
         """A ``JobError`` about the dotted ``field``, with the job file and line where known.
 
@@ -274,3 +291,6 @@ class Job(_Strict):
 DOCUMENT_KEY = "_rft_document"
 #: where a loaded ``Job`` keeps the local folder of a model named by a hub id
 MODEL_FOLDER_KEY = "_rft_model_folder"
+#: where a checked ``Job`` keeps the grader and the data source its checks built, for the run
+GRADER_KEY = "_rft_grader"
+SOURCE_KEY = "_rft_source"
