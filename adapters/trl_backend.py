@@ -14,6 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rft_plugins.contract import Register, TrainingBackendFactory
+
 from ..project import hookimpl
 
 if TYPE_CHECKING:
@@ -47,5 +49,5 @@ def trl_backend() -> Any:
 
 
 @hookimpl
-def rft_register_training_backends(register):
+def rft_register_training_backends(register: Register[TrainingBackendFactory]) -> None:
     register("trl", trl_backend)

@@ -1,13 +1,24 @@
 """The hooks a plugin may implement. Every hook is called with keyword arguments only.
 
-Registration hooks receive ``register(name, factory)``; lifecycle hooks are named for the moment
-they run. An implementation may accept fewer arguments than the spec offers.
+Registration hooks receive ``register(name, factory)``, typed by kind in ``contract`` (what each
+factory is given and what its object must offer); lifecycle hooks are named for the moment they
+run. An implementation may accept fewer arguments than the spec offers.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
+from .contract import (
+    DataSourceFactory,
+    GraderFactory,
+    JudgeBackendFactory,
+    Register,
+    RewardShaperFactory,
+    SamplerFactory,
+    ToolCallParserFactory,
+    TrainingBackendFactory,
+)
 from .project import hookspec
 
 if TYPE_CHECKING:  # types only: loading plugins never imports the training stack
@@ -15,11 +26,9 @@ if TYPE_CHECKING:  # types only: loading plugins never imports the training stac
     from .training.lifecycle import RunModule
     from .training.settings import ResolvedSettings
 
-Register = Callable[[str, Callable[..., Any]], None]
-
 
 @hookspec
-def rft_register_graders(register: Register) -> None:
+def rft_register_graders(register: Register[GraderFactory]) -> None:
     """Register grader factories: ``register("my_type", factory)``.
 
     ``factory(config: dict)`` receives the grader's JSON object (``type`` and ``name`` included)
@@ -31,34 +40,34 @@ def rft_register_graders(register: Register) -> None:
 
 
 @hookspec
-def rft_register_data_sources(register: Register) -> None:
+def rft_register_data_sources(register: Register[DataSourceFactory]) -> None:
     """Register data-source factories that turn a file or object into dataset rows (dicts)."""
 
 
 @hookspec
-def rft_register_samplers(register: Register) -> None:
+def rft_register_samplers(register: Register[SamplerFactory]) -> None:
     """Register rollout samplers: they turn prompts into G completions with token log-probs."""
 
 
 @hookspec
-def rft_register_reward_shapers(register: Register) -> None:
+def rft_register_reward_shapers(register: Register[RewardShaperFactory]) -> None:
     """Register reward shapers: they turn grades into advantages, applied in the job's order."""
 
 
 @hookspec
-def rft_register_judge_backends(register: Register) -> None:
+def rft_register_judge_backends(register: Register[JudgeBackendFactory]) -> None:
     """Register judge backends for ``score_model`` / ``label_model`` graders (HTTP, local HF...)."""
 
 
 @hookspec
-def rft_register_tool_call_parsers(register: Register) -> None:
+def rft_register_tool_call_parsers(register: Register[ToolCallParserFactory]) -> None:
     """Register tool-call parsers: ``factory(tokenizer, options: dict)`` returns an object whose
     ``parse(completion, prompt, tools)`` splits a completion (decoded with its special tokens) into
     its text and OpenAI-shaped tool calls (``rft_plugins.sampling.tool_calls.ParsedCompletion``)."""
 
 
 @hookspec
-def rft_register_training_backends(register: Register) -> None:
+def rft_register_training_backends(register: Register[TrainingBackendFactory]) -> None:
     """Register training backends, the engines ``rft train --backend NAME`` trains a job with:
     ``factory()`` returns an object with ``check(job)``, ``last_checkpoint(folder)`` and
     ``run(request) -> RunResult`` (``rft_plugins.training.backends.TrainingBackend``). Built in:

@@ -22,6 +22,7 @@ from typing import Any
 
 import pydantic
 
+from ..contract import GraderFactory, Register
 from ..errors import GraderConfigError, GradingError
 from ..graders.config import GraderConfig, parse_config
 from ..graders.types import Grade, Sample
@@ -97,5 +98,5 @@ class EndpointGrader:
 
 
 @hookimpl
-def rft_register_graders(register):
+def rft_register_graders(register: Register[GraderFactory]) -> None:
     register("endpoint", EndpointGrader)

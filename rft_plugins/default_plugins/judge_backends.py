@@ -5,12 +5,13 @@ Registered through the same hook a third-party backend uses (``rft_register_judg
 
 from __future__ import annotations
 
+from ..contract import JudgeBackendFactory, Register
 from ..judges.openai_backend import OpenAIBackend
 from ..judges.transformers_backend import TransformersBackend
 from ..project import hookimpl
 
 
 @hookimpl
-def rft_register_judge_backends(register):
+def rft_register_judge_backends(register: Register[JudgeBackendFactory]) -> None:
     register("openai", OpenAIBackend)
     register("transformers", TransformersBackend)

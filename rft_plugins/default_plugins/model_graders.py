@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import pydantic
 
+from ..contract import GraderFactory, Register
 from ..errors import GraderConfigError, GradingError
 from ..graders.config import GraderConfig, parse_config
 from ..graders.types import Grade, Sample
@@ -234,6 +235,6 @@ class LabelModelGrader(ModelGrader):
 
 
 @hookimpl
-def rft_register_graders(register):
+def rft_register_graders(register: Register[GraderFactory]) -> None:
     register("score_model", ScoreModelGrader)
     register("label_model", LabelModelGrader)

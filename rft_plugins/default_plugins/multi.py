@@ -14,6 +14,7 @@ from typing import Any
 
 import pydantic
 
+from ..contract import GraderFactory, Register
 from ..errors import GraderConfigError, GradingError
 from ..graders.build import build_grader
 from ..graders.config import GraderConfig, parse_config
@@ -87,5 +88,5 @@ class MultiGrader:
 
 
 @hookimpl
-def rft_register_graders(register):
+def rft_register_graders(register: Register[GraderFactory]) -> None:
     register("multi", MultiGrader)

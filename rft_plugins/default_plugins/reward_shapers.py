@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..contract import Register, RewardShaperFactory
 from ..project import hookimpl
 from ..shaping.advantages import GroupAdvantages
 from ..shaping.clip import Clip
@@ -10,7 +11,7 @@ from ..shaping.weights import GraderWeights
 
 
 @hookimpl
-def rft_register_reward_shapers(register):
+def rft_register_reward_shapers(register: Register[RewardShaperFactory]) -> None:
     register("grader_weights", GraderWeights)
     register("overlong_penalty", OverlongPenalty)
     register("group_advantages", GroupAdvantages)

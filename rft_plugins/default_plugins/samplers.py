@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..contract import Register, SamplerFactory
 from ..project import hookimpl
 
 
@@ -15,5 +16,5 @@ def transformers_sampler(tokenizer: Any, options: dict[str, Any]) -> Any:
 
 
 @hookimpl
-def rft_register_samplers(register):
+def rft_register_samplers(register: Register[SamplerFactory]) -> None:
     register("transformers", transformers_sampler)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from ..contract import GraderFactory, Register
 from ..graders.config import GraderConfig, parse_config
 from ..graders.templates import InputAndReference
 from ..graders.types import Grade, Sample
@@ -39,5 +40,5 @@ class StringCheckGrader:
 
 
 @hookimpl
-def rft_register_graders(register):
+def rft_register_graders(register: Register[GraderFactory]) -> None:
     register("string_check", StringCheckGrader)

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import pydantic
 
+from ..contract import GraderFactory, Register
 from ..errors import GraderConfigError, GradingError
 from ..graders.config import GraderConfig, parse_config
 from ..graders.similarity import max_input_chars, similarity
@@ -90,5 +91,5 @@ class TextSimilarityGrader:
 
 
 @hookimpl
-def rft_register_graders(register):
+def rft_register_graders(register: Register[GraderFactory]) -> None:
     register("text_similarity", TextSimilarityGrader)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..contract import Register, ToolCallParserFactory
 from ..project import hookimpl
 
 
@@ -22,6 +23,6 @@ def response_template(tokenizer: Any, options: dict[str, Any]) -> Any:
 
 
 @hookimpl
-def rft_register_tool_call_parsers(register):
+def rft_register_tool_call_parsers(register: Register[ToolCallParserFactory]) -> None:
     register("hermes", hermes)
     register("response_template", response_template)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..contract import Register, TrainingBackendFactory
 from ..project import hookimpl
 
 
@@ -15,5 +16,5 @@ def lightning_backend() -> Any:
 
 
 @hookimpl
-def rft_register_training_backends(register):
+def rft_register_training_backends(register: Register[TrainingBackendFactory]) -> None:
     register("lightning", lightning_backend)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pydantic
 
-from .base import ShapingBatch, parse_options
+from .base import ShapingBatch, Stage, parse_options
 
 if TYPE_CHECKING:  # torch is imported where it is used, so loading plugins stays light
     import torch
@@ -41,7 +41,7 @@ def _nanstd(values: torch.Tensor, dim: int | None = None) -> torch.Tensor:
 class GroupAdvantages:
     """Group-relative advantages; ``scale_rewards`` defaults to the job's ``trainer.scale_rewards``."""
 
-    stage = "rewards"
+    stage: Stage = "rewards"
     produces_advantages = True
 
     def __init__(self, config: dict[str, Any], settings: Any):

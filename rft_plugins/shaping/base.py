@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from ..training.settings import ResolvedSettings
 
 DEFAULT_ADVANTAGE_SHAPER = "group_advantages"
+#: where in a step a shaper acts: on the rewards, or on the advantages made from them
+Stage = Literal["rewards", "advantages"]
 ConfigT = TypeVar("ConfigT", bound=pydantic.BaseModel)
 
 
@@ -67,8 +69,11 @@ class RewardShaper(Protocol):
     """One shaping step. ``stage`` is ``"rewards"`` or ``"advantages"``; set
     ``produces_advantages = True`` on the one that turns rewards into advantages."""
 
-    stage: Literal["rewards", "advantages"]
-    produces_advantages: bool
+    @property
+    def stage(self) -> Stage: ...
+
+    @property
+    def produces_advantages(self) -> bool: ...
 
     def shape(self, batch: ShapingBatch) -> ShapingBatch:
         """Return the shaped batch."""

@@ -11,7 +11,7 @@ from typing import Any
 
 import pydantic
 
-from .base import ShaperConfigError, ShapingBatch, parse_options
+from .base import ShaperConfigError, ShapingBatch, Stage, parse_options
 
 
 class OverlongPenaltyOptions(pydantic.BaseModel):
@@ -34,7 +34,7 @@ def soft_overlong_penalty(length: int, max_length: int, cache: int) -> float:
 class OverlongPenalty:
     """Adds ``factor`` x the soft overlong penalty of each completion's length to its reward."""
 
-    stage = "rewards"
+    stage: Stage = "rewards"
     produces_advantages = False
 
     def __init__(self, config: dict[str, Any], settings: Any):

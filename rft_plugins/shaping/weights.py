@@ -12,7 +12,7 @@ from typing import Any
 import pydantic
 
 from ..graders.config import grader_name
-from .base import ShaperConfigError, ShapingBatch, parse_options
+from .base import ShaperConfigError, ShapingBatch, Stage, parse_options
 
 
 class GraderWeightsOptions(pydantic.BaseModel):
@@ -31,7 +31,7 @@ def known_keys(grader: dict[str, Any]) -> list[str]:
 class GraderWeights:
     """Replaces each reward with the weighted sum of its sub-rewards (``weights`` by key)."""
 
-    stage = "rewards"
+    stage: Stage = "rewards"
     produces_advantages = False
 
     def __init__(self, config: dict[str, Any], settings: Any):
