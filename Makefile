@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml $(wildcard contrib_graders/*/pyproject.toml)
 	$(PY) -m pip install -q $(wildcard contrib_graders/*/)
 	touch $@
 
-.PHONY: install test demo wordnet libseccomp chromium light-check
+.PHONY: install test check demo wordnet libseccomp chromium light-check
 install: $(VENV)/.installed wordnet libseccomp
 
 # METEOR's synonyms: Debian's WordNet (wordnet-base) where apt-get runs as root. Elsewhere this
@@ -41,6 +41,10 @@ chromium:
 
 test: $(VENV)/.installed wordnet libseccomp chromium
 	$(PY) -m pytest -q
+
+# Lint, type check and layering contracts (configured in pyproject.toml); CI runs it before the tests.
+check: $(VENV)/.installed
+	VENV=$(VENV) .ci/check
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/rft train --demo
