@@ -218,3 +218,14 @@ def test_openai_hyperparameters_map_to_the_loop(tiny_model_path):
 def test_empty_training_data_is_an_error(tiny_model_path):
     with pytest.raises(JobError, match="no rows"):
         resolve_hyperparameters(plan_for(tiny_model_path, 0), 0)
+
+
+def test_a_problem_with_no_field_found_after_loading_is_a_job_error(job_dir, tiny_model_path):
+    """A plugin's ConfigError may have no field (the setting as a whole, ``field=None``): the loop
+    hands it to ``Job.error``, which must give a JobError naming the job file, not crash."""
+    job = load_job(write_yaml(job_dir, job_dict(tiny_model_path)))
+    error = job.error(None, "the sampler rejects this job")
+    assert isinstance(error, JobError)
+    assert error.field is None and error.message == "the sampler rejects this job"
+    assert error.file is not None and error.file.endswith("job.yaml")
+    assert job_from_dict(job_dict(tiny_model_path), check_files=False).error(None, "no file").field is None

@@ -276,8 +276,9 @@ class Job(_Strict):
         set), or None: the run reads its files with it."""
         return self.__dict__.get(SOURCE_KEY)
 
-    def error(self, field: str, message: str) -> "JobError":
-        """A ``JobError`` about the dotted ``field``, with the job file and line where known.
+    def error(self, field: str | None, message: str) -> "JobError":
+        """A ``JobError`` about the dotted ``field`` (None: the job as a whole, as a ``ConfigError``
+        without a field), with the job file and line where known.
 
         For problems found once the job has loaded (a sampler rejecting its options, Lightning
         rejecting a device setting), so they read like the ones found while loading.
@@ -285,7 +286,7 @@ class Job(_Strict):
         document = self.__dict__.get(DOCUMENT_KEY)
         if document is None:
             return JobError(message, field=field)
-        return document.error(path_of(field), message)
+        return document.error(path_of(field or ""), message)
 
 #: where a loaded ``Job`` keeps the parsed file it came from, to locate later problems
 DOCUMENT_KEY = "_rft_document"
