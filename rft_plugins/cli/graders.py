@@ -72,6 +72,7 @@ def run_command(
             item = load_document(item_json, "item")
             click.echo(json.dumps(run_response(loaded.name, loaded.type, loaded.grade(sample_text, item)), indent=2))
             return
+        assert input_path is not None  # exactly one of --sample and --input was given
         rows = [row for _, row in read_jsonl(input_path)]
         samples = [row.get("sample", "") for row in rows]
         items = [row["item"] if "item" in row else {k: v for k, v in row.items() if k != "sample"} for row in rows]

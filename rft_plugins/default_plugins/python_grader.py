@@ -50,16 +50,16 @@ class SandboxSettings(pydantic.BaseModel):
 
     model_config = pydantic.ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    wall_time_s: float = pydantic.Field(_DEFAULTS.wall_time_s, gt=0)
-    memory_mb: int = pydantic.Field(_DEFAULTS.memory_mb, ge=64)
-    file_write_mb: int = pydantic.Field(_DEFAULTS.file_write_mb, ge=1)
-    max_source_kb: int = pydantic.Field(_DEFAULTS.max_source_kb, ge=1)
-    max_processes: int = pydantic.Field(_DEFAULTS.max_processes, ge=1)
-    max_output_kb: int = pydantic.Field(_DEFAULTS.max_output_kb, ge=1)
+    wall_time_s: float = pydantic.Field(default=_DEFAULTS.wall_time_s, gt=0)
+    memory_mb: int = pydantic.Field(default=_DEFAULTS.memory_mb, ge=64)
+    file_write_mb: int = pydantic.Field(default=_DEFAULTS.file_write_mb, ge=1)
+    max_source_kb: int = pydantic.Field(default=_DEFAULTS.max_source_kb, ge=1)
+    max_processes: int = pydantic.Field(default=_DEFAULTS.max_processes, ge=1)
+    max_output_kb: int = pydantic.Field(default=_DEFAULTS.max_output_kb, ge=1)
     max_details_chars: int = pydantic.Field(default_factory=max_details_chars, ge=200)
     read_paths: list[str] = pydantic.Field(default_factory=list)
-    workers: int | None = pydantic.Field(None, ge=1)
-    python: str | None = pydantic.Field(None, min_length=1)
+    workers: int | None = pydantic.Field(default=None, ge=1)
+    python: str | None = pydantic.Field(default=None, min_length=1)
 
     def limits(self) -> SandboxLimits:
         """The pool's limits: these overrides on top of OpenAI's defaults, and the interpreter

@@ -10,7 +10,7 @@ import random
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from ..errors import RFTError
 from ..graders.build import build_grader
@@ -146,7 +146,7 @@ def evaluate(
             tools = [row.get("tools") for row in batch]
             if rollout.tool_calls is None and parser is not None and any(tools):
                 parse_tool_calls(rollout, tokenizer, parser, prompts, tools)
-            calls = rollout.tool_calls or [None] * len(rollout.texts)
+            calls: Sequence[list[dict[str, Any]] | None] = rollout.tool_calls if rollout.tool_calls else [None] * len(rollout.texts)
             sampled = time.perf_counter()
             items = [item_of(row) for row in batch for _ in range(settings.samples)]
             samples = [Sample.from_text(text, call) for text, call in zip(rollout.texts, calls)]

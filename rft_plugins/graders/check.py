@@ -140,7 +140,8 @@ def _grade_all(loaded: LoadedGrader, texts: list[str], items: list[dict[str, Any
 def _findings(probes: dict[str, ProbeResult]) -> tuple[list[str], list[str]]:
     """Problems (the reference scoring below 1 or raising flags, empty or random answers scoring
     high) and notes (flags that empty or random answers raise: often the grader doing its job)."""
-    problems, notes = [], []
+    problems: list[str] = []
+    notes: list[str] = []
     for name, probe in probes.items():
         reference = name.startswith("reference")
         if reference and not probe.rewards:

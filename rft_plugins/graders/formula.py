@@ -142,4 +142,5 @@ class _Floats(ast.NodeTransformer):
     """Integer literals become floats (see the module docstring)."""
 
     def visit_Constant(self, node: ast.Constant) -> ast.Constant:
+        assert isinstance(node.value, (int, float)), "Formula._check admits number constants only"
         return ast.copy_location(ast.Constant(float(node.value)), node)

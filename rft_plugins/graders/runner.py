@@ -13,7 +13,7 @@ import threading
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Any, Callable, Coroutine, Mapping, Sequence
 
 from ..errors import GradingError
 from ..scalars import real_number
@@ -93,7 +93,7 @@ def _in_daemon_thread(function: Callable[..., Any], *args: Any) -> asyncio.Futur
     return future
 
 
-def _run_coroutine(coroutine: Awaitable[Any]) -> Any:
+def _run_coroutine(coroutine: Coroutine[Any, Any, Any]) -> Any:
     """Run a coroutine from sync code, even when the caller already runs an event loop."""
     try:
         asyncio.get_running_loop()
@@ -152,7 +152,7 @@ class LoadedGrader:
 
     def grade(
         self, sample: Sample | str | dict, item: dict[str, Any] | None = None,
-        trainer_state: dict[str, Any] | None = None,
+        trainer_state: Mapping[str, Any] | None = None,
     ) -> Grade:
         """Grade one sample; never raises for what the plugin does. ``trainer_state`` (the
         training step's, ``trainer_state.TrainerState``) reaches graders that ask for it."""
@@ -167,7 +167,7 @@ class LoadedGrader:
 
     async def agrade(
         self, sample: Sample | str | dict, item: dict[str, Any] | None = None, timeout: float | None = None,
-        trainer_state: dict[str, Any] | None = None,
+        trainer_state: Mapping[str, Any] | None = None,
     ) -> Grade:
         """Grade one sample without blocking the event loop; a timeout flags it unresponsive."""
         started = time.perf_counter()
@@ -193,7 +193,7 @@ class LoadedGrader:
         items: Sequence[dict[str, Any]],
         max_concurrency: int = 32,
         timeout: float | None = None,
-        trainer_state: dict[str, Any] | None = None,
+        trainer_state: Mapping[str, Any] | None = None,
     ) -> list[Grade]:
         """Grade many samples, concurrently where the grader allows it (``max_concurrency`` >= 1:
         a gate that admits nobody would wait for ever)."""
@@ -218,7 +218,7 @@ class LoadedGrader:
         items: Sequence[dict[str, Any]],
         max_concurrency: int = 32,
         timeout: float | None = None,
-        trainer_state: dict[str, Any] | None = None,
+        trainer_state: Mapping[str, Any] | None = None,
     ) -> list[Grade]:
         """Sync form of ``agrade_batch`` for code without an event loop."""
         return _run_coroutine(self.agrade_batch(samples, items, max_concurrency, timeout, trainer_state))

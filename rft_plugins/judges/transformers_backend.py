@@ -101,7 +101,8 @@ class SharedModel:
             if tokenizer.pad_token is None:
                 tokenizer.pad_token = tokenizer.eos_token
             model = AutoModelForCausalLM.from_pretrained(self.path, dtype=self.dtype)
-            self.model, self.tokenizer = model.to(self.resolved_device).eval(), tokenizer
+            model = model.to(self.resolved_device)  # type: ignore[arg-type]  # typeshed's functools.wraps type leaves self unbound
+            self.model, self.tokenizer = model.eval(), tokenizer
 
     @property
     def resolved_device(self) -> str:

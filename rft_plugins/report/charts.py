@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from typing import Sequence
 
 from .run_data import Points
 
@@ -61,7 +62,7 @@ def charts_for(metrics: dict[str, Points]) -> list[Chart]:
 
 
 def _chart(
-    title: str, y_label: str, columns: list[tuple[str, Points | None]], y_bounds: tuple[float, ...] = ()
+    title: str, y_label: str, columns: Sequence[tuple[str, Points | None]], y_bounds: tuple[float, ...] = ()
 ) -> Chart | None:
     series = [(label, points) for label, points in columns if points]
     if not series:

@@ -177,7 +177,9 @@ def _sample(record: Any) -> Sample | None:
     if isinstance(step, bool) or not isinstance(step, (int, float)) or not math.isfinite(step):
         return None
     prompt = _prompt_text(record.get("prompt", ""))
-    errors = record.get("errors") if isinstance(record.get("errors"), dict) else {}
+    errors = record.get("errors")
+    if not isinstance(errors, dict):
+        errors = {}
     return Sample(
         step=int(step),
         prompt=Text.of(prompt),

@@ -85,7 +85,8 @@ def _reproduces_logits(model: Any, parts: LMHead) -> bool:
     """Whether backbone + head give the model's own logits, on a few tokens (once per model): a
     family that post-processes its logits some other way falls back to the full forward."""
     device = next(model.parameters()).device
-    vocabulary = parts.head.weight.shape[0] if hasattr(parts.head, "weight") else 2
+    weight = getattr(parts.head, "weight", None)
+    vocabulary = weight.shape[0] if isinstance(weight, torch.Tensor) else 2
     ids = torch.arange(min(4, vocabulary), device=device).unsqueeze(0)
     with torch.no_grad(), eval_mode(model):
         expected = at_least_float32(model(input_ids=ids, use_cache=False).logits)

@@ -14,7 +14,7 @@ xgrammar is an optional extra (``pip install 'rft-plugins[structured]'``). Other
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 import torch
 from transformers import LogitsProcessor
@@ -105,7 +105,7 @@ class GrammarConstraint(LogitsProcessor):
             return scores
         masked = scores.cpu()  # other devices: on the CPU
         self.xgrammar.apply_token_bitmask_inplace(masked, self.bitmask, vocab_size=vocabulary)
-        return masked.to(scores.device)
+        return cast(torch.FloatTensor, masked.to(scores.device))  # same dtype: only the device moves
 
 
 class StructuredDecoding:

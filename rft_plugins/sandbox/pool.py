@@ -144,7 +144,8 @@ def _reply_problem(reply: Any, request: dict[str, Any]) -> str | None:
             return "the reply has no value"
         if request["result"] == "number":
             value = reply["value"]
-            if type(value) not in (int, float) or not math.isfinite(real_number(value)):
+            number = real_number(value) if type(value) in (int, float) else None
+            if number is None or not math.isfinite(number):
                 return "the value is not a finite number"
         return None
     if reply.get("kind") not in WORKER_FAULTS or not isinstance(reply.get("details", ""), str):
@@ -154,7 +155,10 @@ def _reply_problem(reply: Any, request: dict[str, Any]) -> str | None:
 
 def _wake(loop: asyncio.AbstractEventLoop, future: asyncio.Future) -> bool:
     """Resolve a waiter's future on its own loop; False if that loop is closed."""
-    settle = lambda: future.done() or future.set_result(None)  # noqa: E731
+    def settle() -> None:
+        if not future.done():
+            future.set_result(None)
+
     try:
         running = asyncio.get_running_loop()
     except RuntimeError:
@@ -201,6 +205,7 @@ class WorkerProcess:
                 shutil.rmtree(self.scratch, ignore_errors=True)
                 raise SandboxUnavailable(f"cannot start a sandbox worker: {error}") from error
             self._finalizer = weakref.finalize(self, _kill_process_tree, self.process, self.scratch)
+            assert self.process.stdin is not None and self.process.stdout is not None  # both are PIPEs
             self.request_fd = self.process.stdin.fileno()
             os.set_blocking(self.request_fd, False)  # requests are written with a deadline
             self.reader = protocol.FrameReader(self.process.stdout.fileno(), limits.max_output_bytes)

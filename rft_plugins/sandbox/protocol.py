@@ -101,7 +101,7 @@ def _decode(body: bytes) -> Any:
         raise ProtocolError(f"not JSON: {type(error).__name__}") from error
 
 
-def _frame_size(header: bytes, limit: int = MAX_FRAME_BYTES) -> int:
+def _frame_size(header: bytes | bytearray, limit: int = MAX_FRAME_BYTES) -> int:
     size = int.from_bytes(header, "big")
     if size > limit:
         raise FrameTooLarge(size, limit)

@@ -267,6 +267,7 @@ class Worker:
                 return
             self._reap()
             return
+        assert self.children_fd is not None  # start() opens it when there are no namespaces
         for _ in range(64):  # weaker mode: we are a subreaper, so orphans come back to us
             children = [int(pid) for pid in os.pread(self.children_fd, 65536, 0).split()]
             if not children:

@@ -47,6 +47,6 @@ class GraderWeights:
         rewards: list[float | None] = []
         for reward, subs in zip(batch.rewards, batch.sub_rewards):
             parts = subs if subs else {self.keys[0]: reward}
-            terms = [w * parts[k] for k, w in self.weights.items() if parts.get(k) is not None]
+            terms = [w * value for k, w in self.weights.items() if (value := parts.get(k)) is not None]
             rewards.append(sum(terms) if terms else None)
         return batch.replace(rewards=rewards)
