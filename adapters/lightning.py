@@ -208,7 +208,7 @@ class RFTCallback(pl.Callback):
         import random
 
         settings = self._step.settings
-        rows = []
+        rows: list[dict[str, Any]] = []
         while len(rows) < count:
             epoch, position = divmod(self.rows_served, len(self.train_rows))
             order = list(range(len(self.train_rows)))
@@ -224,6 +224,7 @@ class RFTCallback(pl.Callback):
         if self._step is None:
             self._setup_training(trainer, pl_module)
         model = getattr(pl_module, self.model_attribute)
+        assert self._optimizer is not None  # _setup_training sets it
         updater = _PlainUpdater(self._optimizer, self._step.settings.max_grad_norm)
         was_training = model.training
         model.train()

@@ -63,7 +63,7 @@ def trainer_class() -> type:
             try:
                 return call(*args)
             finally:
-                if self.model.training and self.clock is not None:  # the training step's, not validation's
+                if self.clock is not None and self.model is not None and self.model.training:  # the training step's, not validation's
                     self.clock.current[phase] += time.perf_counter() - started
 
         def _generate(self, prompts: list) -> Any:
@@ -321,7 +321,7 @@ def run(request: RunRequest) -> RunResult:
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint is not None else None)
     csv.finalize("success")
     step = int(trainer.state.global_step)
-    if context.stop.requested and step < request.plan.total_steps:
+    if context.stop.signum is not None and step < request.plan.total_steps:  # a stop was requested
         total = request.plan.total_steps
         raise RunInterrupted(context.stop.signum, f"stopped by {context.stop.name} after step {step} of {total}; "
                              f"checkpoints/checkpoint-{step} holds it; continue with --resume")

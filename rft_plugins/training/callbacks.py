@@ -62,29 +62,30 @@ class ResumeCheckpoint(Callback):
             logger.save()
         trainer.save_checkpoint(self.path, weights_only=False)
 
-    def _stopping(self) -> bool:
-        return self.stop is not None and self.stop.requested
+    def _stop_requested(self) -> StopRequests | None:
+        """The stop requests, when a stop signal has arrived; else None."""
+        return self.stop if self.stop is not None and self.stop.requested else None
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if self.stop is not None:
             self.stop.reclaim()  # Lightning's SIGTERM handler, installed by fit, would stop before our save
-        if self._stopping():  # a signal during start-up: nothing new to save
-            raise self.stop.interrupted(trainer.global_step, trainer.max_steps, saved=False)
+        if (stop := self._stop_requested()) is not None:  # a signal during start-up: nothing new to save
+            raise stop.interrupted(trainer.global_step, trainer.max_steps, saved=False)
 
     def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args: Any, **kwargs: Any) -> None:
         step = trainer.global_step
-        due = step % self.every_n_steps == 0 or step >= trainer.max_steps or self._stopping()
+        due = step % self.every_n_steps == 0 or step >= trainer.max_steps or self._stop_requested() is not None
         if due and not self._validates_after(trainer):
             _log_step_row(trainer)
             self._save(trainer)
-            if self._stopping():
-                raise self.stop.interrupted(step, trainer.max_steps, saved=True)
+            if (stop := self._stop_requested()) is not None:
+                raise stop.interrupted(step, trainer.max_steps, saved=True)
 
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if trainer.state.fn == "fit" and not trainer.sanity_checking:
             self._save(trainer)
-            if self._stopping():
-                raise self.stop.interrupted(trainer.global_step, trainer.max_steps, saved=True)
+            if (stop := self._stop_requested()) is not None:
+                raise stop.interrupted(trainer.global_step, trainer.max_steps, saved=True)
 
 
 def _log_step_row(trainer: Trainer) -> None:

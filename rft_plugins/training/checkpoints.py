@@ -127,15 +127,16 @@ def keep_best(
     """
     folder = Path(folder)
     kept = [info for info in best_checkpoints(folder) if info["step"] != step]
-    ranked = sorted(kept + [{"step": step, "valid_reward_mean": reward}], key=lambda info: (-info["valid_reward_mean"], -info["step"]))
+    candidate: dict[str, Any] = {"step": step, "valid_reward_mean": reward}
+    ranked = sorted(kept + [candidate], key=lambda info: (-info["valid_reward_mean"], -info["step"]))
     survivors = ranked[:keep]
     target = None
     if any(info["step"] == step and "path" not in info for info in survivors):
         target = best_folder(folder, step)
         with atomic_directory(target) as temporary:
             save(temporary)
-            info = {"step": step, "valid_reward_mean": reward, "metrics": metrics or {}}
-            (temporary / CHECKPOINT_INFO).write_text(json.dumps(info, indent=2, default=float), encoding="utf-8")
+            record = {"step": step, "valid_reward_mean": reward, "metrics": metrics or {}}
+            (temporary / CHECKPOINT_INFO).write_text(json.dumps(record, indent=2, default=float), encoding="utf-8")
     for info in ranked[keep:]:
         if "path" in info:
             _remove_tree(Path(info["path"]))

@@ -51,7 +51,7 @@ class BackgroundGrader:
     ) -> "Future[GradedBatch]":
         """Start grading ``texts`` (and their tool calls, if any) against their ``items``; returns
         immediately. ``trainer_state`` reaches the graders that ask for it."""
-        calls = tool_calls or [None] * len(texts)
+        calls: Sequence[list[dict] | None] = tool_calls if tool_calls else [None] * len(texts)
         samples = [Sample.from_text(text, call) for text, call in zip(texts, calls)]
         return asyncio.run_coroutine_threadsafe(self._grade(samples, items, trainer_state), self._loop)
 

@@ -9,10 +9,10 @@ itself and expects the loader to yield only the rest; the length stays that of a
 from __future__ import annotations
 
 import itertools
-from typing import Any, Iterator
+from typing import Any, Iterator, cast
 
 import torch
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 
 def collate_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -67,16 +67,20 @@ def train_loader(rows: list[dict[str, Any]], batch_size: int, seed: int, rank: i
     """
     if batch_size % world:
         raise ValueError(f"batch_size {batch_size} must be a multiple of the number of processes ({world})")
-    sampler = DistributedSampler(rows, num_replicas=world, rank=rank, shuffle=True, seed=seed)
+    dataset = cast("Dataset[dict[str, Any]]", rows)  # a list is a map-style dataset (torch's stubs ask for the class)
+    sampler: DistributedSampler[dict[str, Any]] = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed)
     return ResumableDataLoader(
-        rows, batch_size=batch_size // world, sampler=sampler, collate_fn=collate_rows, generator=_private_generator(seed)
+        dataset, batch_size=batch_size // world, sampler=sampler, collate_fn=collate_rows, generator=_private_generator(seed)
     )
 
 
 def validation_loader(rows: list[dict[str, Any]], batch_size: int, rank: int, world: int) -> DataLoader:
     """Every validation row once, split over processes; batches are ``(indices, rows)``."""
-    indexed = list(enumerate(rows))
-    sampler = DistributedSampler(indexed, num_replicas=world, rank=rank, shuffle=False) if world > 1 else None
+    # a list is a map-style dataset (torch's stubs ask for the class)
+    indexed = cast("Dataset[tuple[int, dict[str, Any]]]", list(enumerate(rows)))
+    sampler: DistributedSampler[tuple[int, dict[str, Any]]] | None = (
+        DistributedSampler(indexed, num_replicas=world, rank=rank, shuffle=False) if world > 1 else None
+    )
     return DataLoader(
         indexed, batch_size=max(1, batch_size // world), sampler=sampler, collate_fn=collate_indexed,
         generator=_private_generator(0),

@@ -72,10 +72,11 @@ def model_card(
 
 def write_model_card(
     folder: Path, job: "Job", step: int | None, reward: float | None, best: dict[str, Any] | None = None,
-    where: str = "this model", load_from: Path | None = None,
+    where: str = "this model", load_from: str | Path | None = None,
 ) -> Path:
-    """``folder/README.md``; the loading snippet names ``load_from`` (default ``folder``: give the
-    destination when ``folder`` is a temporary one renamed into place afterwards)."""
+    """``folder/README.md``; the loading snippet names ``load_from``, a folder or a hub repository
+    (default ``folder``: give the destination when ``folder`` is a temporary one renamed into place
+    afterwards)."""
     path = Path(folder) / CARD_FILE
     path.write_text(model_card(job, step, reward, best, where, str(load_from or folder)), encoding="utf-8")
     return path

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, ContextManager
 
 import lightning
 import torch
+from lightning.pytorch.core.optimizer import LightningOptimizer
+from torch.optim.lr_scheduler import LRScheduler
 from torch.utils.data import DataLoader
 
 from ..data.rows import validate_row
@@ -36,6 +38,8 @@ from .settings import ResolvedSettings
 from .step import PolicyStep
 
 if TYPE_CHECKING:
+    from lightning.pytorch.utilities.types import OptimizerLRSchedulerConfig
+
     from .job import Job
 
 
@@ -65,7 +69,7 @@ def load_policy(settings: ResolvedSettings) -> Any:
             target_modules=lora.target_modules,
             task_type="CAUSAL_LM",
         )
-        model = get_peft_model(model, config)
+        return get_peft_model(model, config)
     return model
 
 
@@ -103,6 +107,8 @@ class _LightningUpdater:
 
 class RFTModule(lightning.LightningModule):
     """Samples, grades, shapes and optimises; see the module docstring for one step."""
+
+    step: PolicyStep  # set with object.__setattr__: kept out of the module tree
 
     def __init__(
         self, settings: ResolvedSettings, train_rows: list[dict], valid_rows: list[dict], job: Job | None = None
@@ -167,7 +173,7 @@ class RFTModule(lightning.LightningModule):
         return str(self.settings.grader.get("name") or self.settings.grader["type"])  # OpenAI's may have no name
 
     # ------------------------------------------------------------ training
-    def configure_optimizers(self) -> dict[str, Any]:
+    def configure_optimizers(self) -> OptimizerLRSchedulerConfig:
         """AdamW (over float32 masters of 16-bit weights) and the learning-rate schedule, stepped
         once per batch over the run's ``max_steps``."""
         settings = self.settings
@@ -220,7 +226,8 @@ class RFTModule(lightning.LightningModule):
         self.validation_records = list(checkpoint.get(VALIDATION_RECORDS_KEY, []))
 
     def training_step(self, rows: list[dict[str, Any]], batch_idx: int) -> torch.Tensor:
-        optimizer, scheduler = self.optimizers(), self.lr_schedulers()
+        optimizer, scheduler = self._lightning_optimizer(), self.lr_schedulers()
+        assert isinstance(scheduler, LRScheduler)  # configure_optimizers gives one, stepped here
         learning_rate = optimizer.param_groups[0]["lr"]  # the rate of this step's updates
         report = self.step.run(
             self.model, rows, self.grading, _LightningUpdater(self, optimizer), self.device,
@@ -256,9 +263,19 @@ class RFTModule(lightning.LightningModule):
         the last micro-batch; 16-bit weights move theirs into float32 after every micro-batch, so
         those are averaged each time."""
         block = getattr(self.trainer.strategy, "block_backward_sync", None)
-        if last or block is None or self.optimizers().optimizer.has_masters:
+        if last or block is None or self._master_weight_optimizer().has_masters:
             return contextlib.nullcontext()
         return block()
+
+    def _lightning_optimizer(self) -> LightningOptimizer:
+        optimizer = self.optimizers()
+        assert isinstance(optimizer, LightningOptimizer)  # configure_optimizers gives one optimiser
+        return optimizer
+
+    def _master_weight_optimizer(self) -> MasterWeightAdamW:
+        optimizer = self._lightning_optimizer().optimizer
+        assert isinstance(optimizer, MasterWeightAdamW)  # the one configure_optimizers gives
+        return optimizer
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         """Clip the gradient norm to ``max_grad_norm`` and keep the norm for the logs.

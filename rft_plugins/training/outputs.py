@@ -13,7 +13,7 @@ import io
 import json
 import math
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
@@ -167,7 +167,7 @@ class StepsCompleted:
     #: added to Lightning's step; 0 while the baseline validation before training logs (step 0)
     step_offset = 1
 
-    def log_metrics(self, metrics: dict[str, Any], step: int | None = None) -> None:
+    def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
         row = (step, sorted(metrics.items()))
         if row == getattr(self, "_last_row", None):
             return  # the resume checkpoint wrote this step's row before saving; Lightning repeats it
@@ -190,6 +190,8 @@ def baseline_rows(loggers: Iterable[Any]) -> Iterator[None]:
 
 class ResumableCSVLogger(StepsCompleted, CSVLogger):
     """``metrics.csv`` straight in the run folder, continued (not replaced) by a resumed run."""
+
+    _experiment: ExperimentWriter | None  # an AppendingWriter: set only by ``experiment`` below
 
     def __init__(self, folder: Path):
         super().__init__(save_dir=str(folder), name="", version="", flush_logs_every_n_steps=10)

@@ -8,6 +8,8 @@ Elsewhere both stay float32 (``32-true``). A job can set either explicitly.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..models import DTYPES, bf16_on_cuda, default_dtype, from_pretrained_kwargs, uses_cuda
 
 __all__ = [
@@ -15,11 +17,14 @@ __all__ = [
     "resolve_precision", "uses_cuda",
 ]
 
+if TYPE_CHECKING:
+    from .job.schema import LightningPrecision, Precision
+
 #: precisions that need a CUDA GPU (fp16 autocast needs a gradient scaler, which Lightning has only there)
 CUDA_ONLY_PRECISIONS = ("16-mixed", "16")
 
 
-def resolve_precision(precision: str, accelerator: str = "auto") -> str:
+def resolve_precision(precision: Precision, accelerator: str = "auto") -> LightningPrecision:
     """Lightning's precision for ``"auto"``: ``bf16-mixed`` on a CUDA GPU with bfloat16, else ``32-true``."""
     if precision != "auto":
         return precision

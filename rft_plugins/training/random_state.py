@@ -17,7 +17,9 @@ import torch
 
 def capture() -> dict[str, Any]:
     """This process's generator states: torch (CPU and CUDA), NumPy and Python's ``random``."""
-    kind, keys, position, has_gauss, cached_gauss = numpy.random.get_state()
+    legacy = numpy.random.get_state(legacy=True)  # the default, named: NumPy's stubs type the call without it as legacy=False
+    assert isinstance(legacy, tuple)  # the global generator is MT19937, whose legacy state is a tuple
+    kind, keys, position, has_gauss, cached_gauss = legacy
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
         "numpy": (kind, torch.from_numpy(keys.astype("int64")), position, has_gauss, cached_gauss),

@@ -70,7 +70,7 @@ def _as_job(job: Job | dict | str | Path, check_files: bool, overrides: Sequence
 
 
 def _with_overrides(job: Job, output_dir: str | Path | None, max_steps: int | None) -> Job:
-    trainer = {}
+    trainer: dict[str, Any] = {}
     if output_dir is not None:
         trainer["output_dir"] = str(output_dir)
     if max_steps is not None:
@@ -130,6 +130,7 @@ def _check_folder(job: Job, resume: bool, overwrite: bool, backend: TrainingBack
     that a resumed run is the same job."""
     plan = plan_run_folder(job.trainer.output_dir, _job_inputs(job), resume, overwrite, backend.last_checkpoint)
     if plan.resume_from is not None:
+        assert plan.record is not None  # a folder with a checkpoint to resume holds its run record
         changed = _differences(plan.record.get("job"), job.model_dump(mode="json"))
         if changed:
             raise RunError(

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import torch
 
 from ..graders.metrics import ScoredSample
+from ..graders.trainer_state import TrainerState
 from ..graders.types import Grade, item_of
 from ..sampling import RolloutBatch, SamplingParams, build_sampler, completion_logprobs
 from ..sampling.logprobs import eval_mode
@@ -181,7 +182,7 @@ class PolicyStep:
     # -------------------------------------------------------------------------- the step
     def run(
         self, model: Any, rows: list[dict[str, Any]], grading: BackgroundGrader, updater: Updater,
-        device: torch.device, trainer_state: dict[str, Any] | None = None,
+        device: torch.device, trainer_state: TrainerState | None = None,
     ) -> StepReport:
         """Sample, grade, shape and update (see the module docstring); ``trainer_state`` (steps
         and epochs done, the last step) reaches the graders that ask for it."""

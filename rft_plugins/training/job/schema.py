@@ -35,12 +35,12 @@ class _Strict(pydantic.BaseModel):
 class Hyperparameters(_Strict):
     """OpenAI's RFT hyperparameters; every one may be ``"auto"`` (resolved before training)."""
 
-    n_epochs: Union[Auto, int] = Field("auto", description="passes over the training file (1-50)")
-    batch_size: Union[Auto, int] = Field("auto", description="prompts per optimisation step (1-256)")
-    learning_rate_multiplier: Union[Auto, float] = Field("auto", description="scales trainer.learning_rate (0-100]")
-    eval_interval: Union[Auto, int] = Field("auto", description="steps between validations (>= 1)")
-    eval_samples: Union[Auto, int] = Field("auto", description="samples per validation prompt (>= 1)")
-    compute_multiplier: Union[Auto, float] = Field("auto", description="rollout budget scale, (0, 10]")
+    n_epochs: Union[Auto, int] = Field(default="auto", description="passes over the training file (1-50)")
+    batch_size: Union[Auto, int] = Field(default="auto", description="prompts per optimisation step (1-256)")
+    learning_rate_multiplier: Union[Auto, float] = Field(default="auto", description="scales trainer.learning_rate (0-100]")
+    eval_interval: Union[Auto, int] = Field(default="auto", description="steps between validations (>= 1)")
+    eval_samples: Union[Auto, int] = Field(default="auto", description="samples per validation prompt (>= 1)")
+    compute_multiplier: Union[Auto, float] = Field(default="auto", description="rollout budget scale, (0, 10]")
     # OpenAI's RFT takes "default"; every value of openai-python's ReasoningEffort is accepted too
     reasoning_effort: Union[Auto, Literal["default", "none", "minimal", "low", "medium", "high", "xhigh"]] = "auto"
 
@@ -94,9 +94,9 @@ class Method(_Strict):
 class LoraSettings(_Strict):
     """peft ``LoraConfig`` fields. With LoRA, the KL reference is the base model (adapter off)."""
 
-    r: int = Field(16, ge=1)
-    lora_alpha: int = Field(32, ge=1)
-    lora_dropout: float = Field(0.0, ge=0, lt=1)
+    r: int = Field(default=16, ge=1)
+    lora_alpha: int = Field(default=32, ge=1)
+    lora_dropout: float = Field(default=0.0, ge=0, lt=1)
     target_modules: Union[str, list[str]] = "all-linear"
 
 
@@ -119,10 +119,10 @@ class ModelInitKwargs(pydantic.BaseModel):
         return value
 
 
-#: Lightning's precision settings, and "auto" (bf16-mixed on a CUDA GPU with bfloat16, else 32-true)
-Precision = Literal[
-    "auto", "32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true", "32", "bf16", "16", "64"
-]
+#: Lightning's precision settings
+LightningPrecision = Literal["32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true", "32", "bf16", "16", "64"]
+#: a job's: Lightning's, and "auto" (bf16-mixed on a CUDA GPU with bfloat16, else 32-true)
+Precision = Literal["auto", LightningPrecision]
 LrSchedulerType = Literal[
     "linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup", "inverse_sqrt",
     "cosine_with_min_lr", "cosine_warmup_with_min_lr", "warmup_stable_decay",
@@ -132,84 +132,84 @@ LrSchedulerType = Literal[
 class TrainerSettings(_Strict):
     """What OpenAI's service decides for you. Names follow ``trl.GRPOConfig`` where one exists."""
 
-    num_generations: int = Field(4, ge=2, le=1024, description="samples per prompt (the GRPO group)")
-    max_completion_length: int = Field(256, ge=1, le=1_048_576)
-    max_prompt_length: int | None = Field(1024, ge=1, le=16_777_216)
-    temperature: float = Field(1.0, gt=0, le=100)
-    top_p: float = Field(1.0, gt=0, le=1)
-    top_k: int | None = Field(None, ge=1)
-    beta: float = Field(0.0, ge=0, description="KL coefficient to the reference model")
-    epsilon: float = Field(0.2, gt=0, description="lower clip range of the surrogate")
-    epsilon_high: float | None = Field(None, gt=0, description="upper clip range (DAPO); default epsilon")
+    num_generations: int = Field(default=4, ge=2, le=1024, description="samples per prompt (the GRPO group)")
+    max_completion_length: int = Field(default=256, ge=1, le=1_048_576)
+    max_prompt_length: int | None = Field(default=1024, ge=1, le=16_777_216)
+    temperature: float = Field(default=1.0, gt=0, le=100)
+    top_p: float = Field(default=1.0, gt=0, le=1)
+    top_k: int | None = Field(default=None, ge=1)
+    beta: float = Field(default=0.0, ge=0, description="KL coefficient to the reference model")
+    epsilon: float = Field(default=0.2, gt=0, description="lower clip range of the surrogate")
+    epsilon_high: float | None = Field(default=None, gt=0, description="upper clip range (DAPO); default epsilon")
     loss_type: Literal["grpo", "dr_grpo", "dapo"] = "dapo"
     scale_rewards: Literal["group", "batch", "none"] = "group"
-    num_iterations: int = Field(1, ge=1, description="optimisation passes per generated batch")
+    num_iterations: int = Field(default=1, ge=1, description="optimisation passes per generated batch")
     learning_rate: float = Field(
-        1e-5, gt=0, le=MAX_LEARNING_RATE, description="base rate; times learning_rate_multiplier"
+        default=1e-5, gt=0, le=MAX_LEARNING_RATE, description="base rate; times learning_rate_multiplier"
     )
-    lr_scheduler_type: LrSchedulerType = Field("linear", description="transformers' schedule over the run's steps")
+    lr_scheduler_type: LrSchedulerType = Field(default="linear", description="transformers' schedule over the run's steps")
     lr_scheduler_kwargs: dict[str, Any] = Field(default_factory=dict, description="the schedule's own options")
-    warmup_steps: int = Field(0, ge=0, description="steps of linear warm-up; overrides warmup_ratio")
-    warmup_ratio: float = Field(0.0, ge=0, lt=1, description="warm-up as a share of the run's steps")
-    weight_decay: float = Field(0.0, ge=0, le=1)
-    max_grad_norm: float | None = Field(1.0, gt=0)
+    warmup_steps: int = Field(default=0, ge=0, description="steps of linear warm-up; overrides warmup_ratio")
+    warmup_ratio: float = Field(default=0.0, ge=0, lt=1, description="warm-up as a share of the run's steps")
+    weight_decay: float = Field(default=0.0, ge=0, le=1)
+    max_grad_norm: float | None = Field(default=1.0, gt=0)
     mask_truncated_completions: bool = Field(
-        False, description="leave completions cut at max_completion_length out of the loss"
+        default=False, description="leave completions cut at max_completion_length out of the loss"
     )
-    use_bias_correction_kl: bool = Field(True, description="KL term times the importance ratio (TRL's default)")
+    use_bias_correction_kl: bool = Field(default=True, description="KL term times the importance ratio (TRL's default)")
     importance_sampling_correction: bool = Field(
-        False, description="weigh the loss by policy / sampler probabilities, bounded (TRL's vllm_importance_sampling_*)"
+        default=False, description="weigh the loss by policy / sampler probabilities, bounded (TRL's vllm_importance_sampling_*)"
     )
     importance_sampling_mode: Literal["token_truncate", "token_mask", "sequence_truncate", "sequence_mask"] = (
         "sequence_mask"
     )
-    importance_sampling_clip_min: float | None = Field(None, ge=0)
-    importance_sampling_clip_max: float | None = Field(3.0, gt=0)
+    importance_sampling_clip_min: float | None = Field(default=None, ge=0)
+    importance_sampling_clip_max: float | None = Field(default=3.0, gt=0)
     micro_batch_size: Union[Auto, int] = Field(
-        "auto", description="samples per forward/backward on each process (TRL's per_device_train_batch_size); "
+        default="auto", description="samples per forward/backward on each process (TRL's per_device_train_batch_size); "
         "auto: 8, the last pass of a step taking the rest",
     )
     logprob_chunk_size: int = Field(
-        1024, ge=1, description="completion tokens per LM-head chunk for log-probs (memory)"
+        default=1024, ge=1, description="completion tokens per LM-head chunk for log-probs (memory)"
     )
-    gradient_checkpointing: bool = Field(True, description="recompute activations in the backward pass (memory)")
+    gradient_checkpointing: bool = Field(default=True, description="recompute activations in the backward pass (memory)")
     master_weights: bool = Field(
-        True, description="float32 copies of 16-bit trainable weights in the optimiser, so small updates are kept"
+        default=True, description="float32 copies of 16-bit trainable weights in the optimiser, so small updates are kept"
     )
     model_init_kwargs: ModelInitKwargs = Field(default_factory=ModelInitKwargs)
-    max_steps: int | None = Field(None, ge=1, description="cap on optimisation steps")
-    eval_on_start: bool = Field(True, description="validate the untrained model first (step 0), as a baseline")
-    save_steps: int | None = Field(None, ge=1, description="steps between resume checkpoints; default eval_interval")
-    logging_steps: int = Field(1, ge=1, description="steps between metric rows in the logs")
+    max_steps: int | None = Field(default=None, ge=1, description="cap on optimisation steps")
+    eval_on_start: bool = Field(default=True, description="validate the untrained model first (step 0), as a baseline")
+    save_steps: int | None = Field(default=None, ge=1, description="steps between resume checkpoints; default eval_interval")
+    logging_steps: int = Field(default=1, ge=1, description="steps between metric rows in the logs")
     lora: LoraSettings | None = None
     precision: Precision = "auto"
     accelerator: str = "auto"
     devices: Union[int, str, list[int]] = 1
     strategy: str = "auto"
     output_dir: str = "runs/rft"
-    seed: int = Field(42, ge=0, le=MAX_SEED)
+    seed: int = Field(default=42, ge=0, le=MAX_SEED)
     sampler: str = "transformers"
     sampler_options: dict[str, Any] = Field(default_factory=dict)
     tool_call_parser: str = Field(
-        "auto", description="how tool calls in completions are parsed: a registered parser, or auto (the tokenizer's)"
+        default="auto", description="how tool calls in completions are parsed: a registered parser, or auto (the tokenizer's)"
     )
     tool_call_parser_options: dict[str, Any] = Field(default_factory=dict, description="passed to the parser")
-    data_source: str | None = Field(None, description="registered data source; default by file type")
+    data_source: str | None = Field(default=None, description="registered data source; default by file type")
     data_source_options: dict[str, Any] = Field(default_factory=dict, description="passed to the data source")
     reward_shapers: list[dict[str, Any]] = Field(default_factory=list)
-    grader_timeout: float = Field(120.0, gt=0, le=86_400, description="seconds before a grade is unresponsive")
-    grader_concurrency: int = Field(32, ge=1, le=4096)
-    save_top_k: int = Field(3, ge=1, description="best checkpoints kept, by valid_reward_mean")
-    early_stopping_patience: int | None = Field(None, ge=1, description="validations without gain")
-    backend: str = Field("lightning", description="the training backend plugin: lightning (built in), trl, ...")
+    grader_timeout: float = Field(default=120.0, gt=0, le=86_400, description="seconds before a grade is unresponsive")
+    grader_concurrency: int = Field(default=32, ge=1, le=4096)
+    save_top_k: int = Field(default=3, ge=1, description="best checkpoints kept, by valid_reward_mean")
+    early_stopping_patience: int | None = Field(default=None, ge=1, description="validations without gain")
+    backend: str = Field(default="lightning", description="the training backend plugin: lightning (built in), trl, ...")
     report_to: list[str] = Field(
         default_factory=lambda: ["tensorboard"],
         description="loggers beside metrics.csv: tensorboard, wandb, mlflow (csv is always written); all, none",
     )
-    run_name: str | None = Field(None, description="the run's name for W&B / MLflow; default the run folder's name")
-    push_to_hub: bool = Field(False, description="upload final/ (with its model card) to the Hugging Face Hub")
-    hub_model_id: str | None = Field(None, description="the hub repository push_to_hub uploads to")
-    hub_private_repo: bool | None = Field(None, description="create the hub repository as private")
+    run_name: str | None = Field(default=None, description="the run's name for W&B / MLflow; default the run folder's name")
+    push_to_hub: bool = Field(default=False, description="upload final/ (with its model card) to the Hugging Face Hub")
+    hub_model_id: str | None = Field(default=None, description="the hub repository push_to_hub uploads to")
+    hub_private_repo: bool | None = Field(default=None, description="create the hub repository as private")
 
     @pydantic.field_validator("micro_batch_size")
     @classmethod
@@ -245,7 +245,7 @@ class Job(_Strict):
     validation_file: str | None = None
     method: Method
     trainer: TrainerSettings = Field(default_factory=TrainerSettings)
-    seed: int | None = Field(None, ge=0, le=MAX_SEED, description="OpenAI's job seed; overrides trainer.seed")
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED, description="OpenAI's job seed; overrides trainer.seed")
     suffix: str | None = None
     metadata: dict[str, Any] | None = None
 
