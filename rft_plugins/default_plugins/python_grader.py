@@ -29,6 +29,7 @@ from typing import Any
 
 import pydantic
 
+from ..contract import GraderFactory, Register
 from ..errors import GraderConfigError
 from ..graders.config import GraderConfig, parse_config
 from ..graders.types import Grade, Sample
@@ -202,5 +203,5 @@ class PythonGrader:
 
 
 @hookimpl
-def rft_register_graders(register):
+def rft_register_graders(register: Register[GraderFactory]) -> None:
     register("python", PythonGrader)
