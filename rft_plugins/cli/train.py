@@ -149,6 +149,7 @@ def train(
         except RunError as error:
             _fail(error, BAD_INPUT)
         output_dir, overwrite = None, overwrite or not resume
+    assert job is not None  # a JOB file or --demo's, checked above
     try:
         # stdout carries the result alone (--json stays parseable); what training prints goes to stderr
         with contextlib.redirect_stdout(sys.stderr):
