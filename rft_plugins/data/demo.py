@@ -91,7 +91,8 @@ def _row(word: str, answer: str) -> dict[str, Any]:
 
 def demo_rows() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(train, valid) rows: every fourth word of each vowel is held out for validation."""
-    train, valid = [], []
+    train: list[dict[str, Any]] = []
+    valid: list[dict[str, Any]] = []
     for answer, words in WORDS.items():
         for index, word in enumerate(words):
             (valid if index % 4 == 3 else train).append(_row(word, answer))
