@@ -88,7 +88,17 @@ def main():
                              "input": [{"role": "user", "content": "{{ sample.output_text }}"}]})
         except GraderConfigError as error:
             failures["local judge"] = str(error)
+    with tempfile.TemporaryDirectory() as run:  # a run folder's report, as `rft report` builds it
+        (Path(run) / "metrics.csv").write_text("step,train_reward_mean,valid_reward_mean\n0,,0.25\n1,0.5,\n2,0.75,0.5\n")
+        record = {"prompt": "q", "completion": "a", "sub_rewards": {}, "errors": {}}
+        (Path(run) / "samples.jsonl").write_text(
+            "".join(json.dumps({**record, "step": step, "reward": reward}) + "\n" for step, reward in ((0, 0.25), (2, 0.5))))
+        from rft_plugins.report import write_report
+
+        page = write_report(run).read_text()
+        report_page = {"charts": page.count("<svg"), "bytes": len(page)}
     print(json.dumps({
+        "report": report_page,
         "types": sorted(collect("graders")),
         "rewards": {name: response["reward"] for name, response in responses.items()},
         "flags": {name: [f for f, v in response["metadata"]["errors"].items() if v is True] for name, response in responses.items()},

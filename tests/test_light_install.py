@@ -121,6 +121,7 @@ def test_the_light_install_grades_every_builtin_type_and_serves_trl(light_venv):
         message = report["import_errors"][module]
         assert message.startswith("MissingExtraError: ") and "needs the 'train' extra (" in message and "lightning" in message
         assert message.endswith("pip install 'rft-plugins[train]'")
+    assert report["report"]["charts"] >= 1  # rft report works without the training stack
     assert report["imported"] == [] and report["installed"] == []
 
 

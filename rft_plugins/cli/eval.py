@@ -30,7 +30,7 @@ def _from_job(path: Path) -> tuple[dict[str, Any], Any]:
     job = load_job(path, check_files=True)
     trainer = job.trainer
     values = {
-        "model": job.model, "grader": job.grader, "max_new_tokens": trainer.max_completion_length,
+        "model": job.model_folder, "grader": job.grader, "max_new_tokens": trainer.max_completion_length,
         "max_prompt_length": trainer.max_prompt_length, "temperature": trainer.temperature, "top_p": trainer.top_p,
         "top_k": trainer.top_k, "response_format": job.method.reinforcement.response_format,
         "model_init_kwargs": trainer.model_init_kwargs.model_dump(exclude_none=True), "sampler": trainer.sampler,

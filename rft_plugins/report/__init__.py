@@ -10,6 +10,8 @@ from pathlib import Path
 
 from markupsafe import escape
 
+from ..atomic_files import atomic_write_text
+
 from .render import render_report
 from .run_data import ReportError, RunData, read_run
 
@@ -21,8 +23,6 @@ logger = logging.getLogger(__name__)
 
 def write_report(folder: str | Path, output: str | Path | None = None) -> Path:
     """Build the report of the run in ``folder`` into ``output`` (default ``folder/report.html``)."""
-    from ..training.checkpoints import atomic_write_text
-
     path = Path(output) if output is not None else Path(folder) / REPORT_FILE
     atomic_write_text(path, render_report(read_run(folder)))
     return path
@@ -31,8 +31,6 @@ def write_report(folder: str | Path, output: str | Path | None = None) -> Path:
 def write_run_report(folder: str | Path) -> Path:
     """``write_report`` for ``rft train``: a report that cannot be built must not fail a finished run
     (its model is saved, its summary not yet), so the page then says why, and how to rebuild it."""
-    from ..training.checkpoints import atomic_write_text
-
     try:
         return write_report(folder)
     except Exception as error:  # noqa: BLE001 - whatever it is, the run's own outputs come first

@@ -20,6 +20,7 @@ from typing import Any, Iterable
 
 from ..documents import DocumentLimits, json_lines
 from ..errors import RFTError
+from ..metrics_csv import read_metrics  # the loop's own reader: the same steps and values
 
 METRICS_FILE = "metrics.csv"
 SAMPLES_FILE = "samples.jsonl"
@@ -117,8 +118,6 @@ def _read_metrics(path: Path, notes: list[str]) -> dict[str, Points]:
     if not path.is_file():
         notes.append(f"{METRICS_FILE} is missing: no curves")
         return {}
-    from ..training.outputs import read_metrics  # the loop's own reader: the same steps and values
-
     try:
         return read_metrics(path)
     except (OSError, ValueError, TypeError, csv.Error) as error:

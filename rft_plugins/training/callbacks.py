@@ -17,7 +17,8 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from .checkpoints import LAST_CHECKPOINT, atomic_write_bytes
+from ..atomic_files import atomic_write_bytes
+from .checkpoints import LAST_CHECKPOINT
 from .interrupts import StopRequests
 
 

@@ -17,40 +17,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-TMP_SUFFIX = ".tmp"
+from ..atomic_files import TMP_SUFFIX, fsync_directory
+
 LAST_CHECKPOINT = "last.ckpt"
 #: the file inside each best-checkpoint folder that records its step and metrics
 CHECKPOINT_INFO = "rft_checkpoint.json"
-
-
-def _fsync_directory(path: Path) -> None:
-    """Make a rename durable: the directory entry itself must reach the disk."""
-    try:
-        descriptor = os.open(path, os.O_RDONLY)
-    except OSError:
-        return  # not possible on every platform (Windows); the rename is still atomic
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
-def atomic_write_bytes(path: Path, writer: Callable[[Any], None]) -> None:
-    """Call ``writer(file)`` on ``path.tmp``, flush it to disk, then rename it to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + TMP_SUFFIX)
-    with open(temporary, "wb") as handle:
-        writer(handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-    _fsync_directory(path.parent)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write a small text file (JSON, Markdown) all at once or not at all."""
-    atomic_write_bytes(path, lambda handle: handle.write(text.encode("utf-8")))
 
 
 @contextmanager
@@ -69,7 +40,7 @@ def atomic_directory(final: Path) -> Iterator[Path]:
     if final.exists():  # move the old one aside first: os.replace cannot overwrite a full folder
         _remove_tree(final)
     os.replace(temporary, final)
-    _fsync_directory(final.parent)
+    fsync_directory(final.parent)
 
 
 def _remove_tree(path: Path) -> None:

@@ -30,7 +30,7 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 
 from ..graders.config import grader_name
 from ..graders.types import BOOLEAN_FLAGS
-from .checkpoints import atomic_write_text
+from ..atomic_files import atomic_write_text
 
 EVENTS_FILE = "events.jsonl"
 #: our metric -> OpenAI's ``timing.step`` field

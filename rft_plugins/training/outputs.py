@@ -11,42 +11,18 @@ import csv
 import html
 import io
 import json
-import math
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
-from .checkpoints import atomic_write_bytes, atomic_write_text
+from ..atomic_files import atomic_write_bytes, atomic_write_text
+from ..metrics_csv import read_metrics
 
 REWARD_COLUMNS = ("train_reward_mean", "valid_reward_mean")
 #: samples shown in the Markdown table (all of them are in samples.jsonl)
 MAX_TABLE_ROWS = 200
-
-
-def read_metrics(csv_path: Path) -> dict[str, list[tuple[int, float]]]:
-    """Each column of a Lightning ``metrics.csv`` as ``(step, value)`` pairs, sorted by step.
-
-    Lightning writes one sparse row per logging call; when a resumed run logged a step twice,
-    the later value wins.
-    """
-    series: dict[str, dict[int, float]] = {}
-    with Path(csv_path).open(newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            if not row.get("step"):
-                continue
-            step = int(float(row["step"]))
-            for column, text in row.items():
-                if column in {"step", "epoch"} or not text:
-                    continue
-                try:
-                    value = float(text)
-                except ValueError:
-                    continue
-                if math.isfinite(value):
-                    series.setdefault(column, {})[step] = value
-    return {column: sorted(values.items()) for column, values in series.items()}
 
 
 def plot_reward_curve(csv_path: Path, png_path: Path, title: str = "reward") -> Path:

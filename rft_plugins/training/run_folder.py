@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from ..errors import RFTError
-from .checkpoints import LAST_CHECKPOINT, TMP_SUFFIX, remove_stale_temporaries
+from ..atomic_files import TMP_SUFFIX
+from .checkpoints import LAST_CHECKPOINT, remove_stale_temporaries
 
 logger = logging.getLogger(__name__)
 

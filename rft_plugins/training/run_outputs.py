@@ -10,7 +10,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from .checkpoints import atomic_directory, atomic_write_text, best_checkpoints
+from ..atomic_files import atomic_write_text
+from .checkpoints import atomic_directory, best_checkpoints
 from .interrupts import StopRequests
 from .model_card import write_model_card
 from .run_folder import MARKER_KEY, prepare_run_folder, run_marker
