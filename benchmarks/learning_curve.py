@@ -1,16 +1,19 @@
 """Learning curves of ``rft train``: train and held-out validation reward per step, over seeds.
 
-    python benchmarks/learning_curve.py                        # 60 steps, seeds 0-4 (~1 min)
+    python benchmarks/learning_curve.py                        # 60 steps, seeds 0-4 (~2 min)
     python benchmarks/learning_curve.py --steps 100 --seeds 0 1 2 3 4
     python benchmarks/learning_curve.py --json                 # the figures as JSON on stdout
+    python benchmarks/learning_curve.py --vary-model           # each seed: its own initial weights and warm-up
 
-The task is the one ``rft train --demo`` trains (rft_plugins/data/demo.py): a tiny random-init
-model (``rft_plugins.tiny_model``, the same weights for every seed) learns to answer which vowel
-a word starts with, graded by the demo's ``multi`` grader (0.7 x mentions the vowel + 0.3 x is
-exactly it). 19 training prompts; the 5 validation prompts use words never seen in training.
-Each seed is one whole ``rft_plugins.training.run.train`` call (the ``rft train`` path, run folder
-and all); the seed changes data order and sampling, not the initial weights. The validation
-reward is also measured once before training (step 0) with the same loop's validation.
+The task is the one ``rft train --demo`` trains (rft_plugins/data/demo.py): a tiny model, after
+the demo's supervised warm-up (``rft_plugins.sft``: it samples the exact answer about 20% of the
+time), learns to answer which digit a string of consonants holds, graded by exact match
+(``string_check`` ``eq``). 160 training prompts; the 50 validation prompts use strings never seen
+in training. Each seed is one whole ``rft_plugins.training.run.train`` call (the ``rft train``
+path, run folder and all); the seed changes data order and sampling, not the initial weights (the
+same warm model for every seed), unless ``--vary-model``: then each seed builds its own tiny model
+and warm-up from that seed too. The validation reward is also measured once before training
+(step 0) with the same loop's validation.
 
 Writes ``learning_curve.json`` (every figure) and ``learning_curve.png`` (mean and spread over
 seeds) to ``--output-dir`` (default benchmarks/results/learning_curve, git-ignored), with each
@@ -211,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-interval", type=int, default=EVAL_INTERVAL, help="steps between validations")
     parser.add_argument("--eval-samples", type=int, default=EVAL_SAMPLES, help="samples per validation prompt")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1; see above)")
+    parser.add_argument("--vary-model", action="store_true",
+                        help="each seed also builds its own tiny model and warm-up (initial weights seeded too)")
     parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT)
     parser.add_argument("--json", action="store_true", help="print the JSON report instead of the table")
     args = parser.parse_args(argv)
@@ -221,15 +226,15 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
 
-    from rft_plugins.tiny_model import build_tiny_model
+    from rft_plugins.data.demo import build_demo_models
 
     load_before = os.getloadavg()[0]  # other work on the machine skews the timings: say how much
     output = args.output_dir.resolve()
-    model = output / "tiny-model"
-    if not (model / "config.json").is_file():
-        build_tiny_model(model)
+    model = build_demo_models(output)  # the demo's tiny model and its warm-up, built once
     runs = []
     for seed in args.seeds:
+        if args.vary_model:
+            model = build_demo_models(output / "models" / f"seed-{seed}", seed=seed)
         with contextlib.redirect_stdout(sys.stderr):  # Lightning's model summary: stdout is for the report
             runs.append(run_seed(model, args.steps, seed, output / "runs" / f"seed-{seed}", args.eval_interval,
                                  args.eval_samples))
@@ -244,8 +249,9 @@ def main(argv: list[str] | None = None) -> int:
                     "torch_threads": torch.get_num_threads(),
                     "python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform()},
         "task": {
-            "name": "demo vowel task (rft_plugins/data/demo.py)",
-            "model": "tiny random-init OLMo-2 (rft_plugins.tiny_model, seed 0)",
+            "name": "demo digit task (rft_plugins/data/demo.py)",
+            "model": f"tiny OLMo-2 (rft_plugins.tiny_model, {'each run its seed' if args.vary_model else 'seed 0'}) "
+                     "after the demo's supervised warm-up",
             "grader": job["method"]["reinforcement"]["grader"]["name"],
             "train_prompts": len(train_rows),
             "valid_prompts": len(valid_rows),
@@ -255,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "steps": args.steps,
         "seeds": args.seeds,
+        "vary_model": args.vary_model,
         "runs": runs,
         "summary": summarise(runs),
     }

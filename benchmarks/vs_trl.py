@@ -5,14 +5,14 @@
     python benchmarks/vs_trl.py --json
 
 Both arms train the ``rft train --demo`` task (see benchmarks/learning_curve.py) from the same
-tiny model folder (``rft_plugins.tiny_model``), graded by the same grader JSON: (a) through
+tiny model folder (``rft_plugins.tiny_model`` after the demo's supervised warm-up), graded by the same grader JSON: (a) through
 ``rft_plugins.training.run.train``, (b) through ``trl.GRPOTrainer`` with
 ``rft_plugins.adapters.trl.reward_funcs``. Each arm runs in its own Python process, one after the
 other, so that peak memory (``ru_maxrss``) and imports belong to that arm alone.
 
 Aligned: prompts per step (TRL ``per_device_train_batch_size`` = prompts x generations = ours
 ``micro_batch_size``: one forward/backward per step), generations per prompt, max completion
-length, learning rate (constant: the demo job's, and TRL's default linear decay is switched off),
+length, learning rate and its schedule (the demo job's: constant after 10 warm-up steps),
 loss ``dapo``, beta 0, epsilon 0.2, group reward scaling, one optimisation pass per rollout,
 gradient clipping 1.0, no weight decay, AdamW (torch), float32, no gradient checkpointing (both
 engines default to it; a 22k-parameter model gains nothing), temperature 1 without top-k/top-p,
@@ -101,8 +101,8 @@ def reward_figures(train: list[list[float]], valid: list[list[float]], window: i
 OUR_SETTINGS = (
     "batch_size", "num_generations", "max_completion_length", "learning_rate", "loss_type", "beta", "epsilon",
     "epsilon_high", "scale_rewards", "num_iterations", "max_grad_norm", "weight_decay", "temperature", "top_p",
-    "top_k", "eval_samples", "seed", "lr_scheduler_type", "gradient_checkpointing", "mask_truncated_completions",
-    "micro_batch_size",
+    "top_k", "eval_samples", "seed", "lr_scheduler_type", "warmup_steps", "gradient_checkpointing",
+    "mask_truncated_completions", "micro_batch_size",
 )
 
 
@@ -157,8 +157,8 @@ def trl_config(job: dict[str, Any], output_dir: Path, n_valid: int) -> Any:
         per_device_eval_batch_size=n_valid * hyper["eval_samples"],
         max_completion_length=trainer["max_completion_length"],
         learning_rate=trainer["learning_rate"],
-        lr_scheduler_type="constant",  # TRL/transformers default: linear decay to 0
-        warmup_steps=0,
+        lr_scheduler_type=trainer["lr_scheduler_type"],  # the job's (TRL/transformers default: linear decay)
+        warmup_steps=trainer.get("warmup_steps", 0),
         optim="adamw_torch",
         weight_decay=0.0,
         max_grad_norm=1.0,
@@ -277,7 +277,7 @@ def run_trl(model: Path, steps: int, seed: int, workdir: Path, evals: tuple[int,
         "rss_before_training_mib": rss_before,
         "settings": {key: getattr(config, key) for key in (
             "per_device_train_batch_size", "num_generations", "generation_batch_size", "steps_per_generation",
-            "max_completion_length", "learning_rate", "lr_scheduler_type", "optim", "loss_type", "beta",
+            "max_completion_length", "learning_rate", "lr_scheduler_type", "warmup_steps", "optim", "loss_type", "beta",
             "epsilon", "epsilon_high", "scale_rewards", "num_iterations", "max_grad_norm", "weight_decay",
             "gradient_checkpointing", "bf16", "temperature", "top_p", "top_k", "mask_truncated_completions",
             "eval_steps", "eval_on_start", "num_generations_eval", "seed", "max_steps")},
@@ -408,13 +408,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="rft-vs-trl-") as temporary:
         workdir = (args.workdir or Path(temporary)).resolve()
         workdir.mkdir(parents=True, exist_ok=True)
-        from rft_plugins.tiny_model import build_tiny_model
+        from rft_plugins.data.demo import build_demo_models
 
         quiet(lightning=False)
 
-        model = workdir / "tiny-model"
-        if not (model / "config.json").is_file():
-            build_tiny_model(model)
+        model = build_demo_models(workdir)  # the demo's tiny model after its supervised warm-up
         runs = []
         for number, seed in enumerate(args.seeds):
             for arm in args.arms if number % 2 == 0 else args.arms[::-1]:  # neither arm always runs first
@@ -432,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
                     "python": platform.python_version(), "torch": torch.__version__,
                     "trl": _version("trl"), "transformers": _version("transformers"),
                     "lightning": _version("lightning"), "platform": platform.platform()},
-        "task": {"name": "demo vowel task (rft_plugins/data/demo.py)", "train_prompts": len(train_rows),
+        "task": {"name": "demo digit task (rft_plugins/data/demo.py)", "train_prompts": len(train_rows),
                  "valid_prompts": len(valid_rows), "eval_interval": args.eval_interval,
                  "eval_samples": args.eval_samples},
         "steps": args.steps,

@@ -39,7 +39,7 @@ def test_learning_curve_writes_table_png_and_json(tmp_path):
 
     assert report["steps"] == 2 and report["seeds"] == [0]
     assert report["machine"]["torch_threads"] == 1  # the default: robust to other work on the machine
-    assert report["task"]["train_prompts"] == 19 and report["task"]["valid_prompts"] == 5
+    assert report["task"]["train_prompts"] == 160 and report["task"]["valid_prompts"] == 50
     [run] = report["runs"]
     assert run["steps"] == 2
     assert [step for step, _ in run["train_reward"]] == [1, 2]
@@ -72,7 +72,8 @@ def test_vs_trl_reports_both_arms_side_by_side(tmp_path, capsys):
                 "epsilon_high", "scale_rewards", "num_iterations", "max_grad_norm", "weight_decay", "temperature",
                 "top_p", "gradient_checkpointing", "mask_truncated_completions", "eval_on_start"):
         assert trl[key] == ours[key], key  # ours: the loop's resolved settings
-    assert ours["lr_scheduler_type"] == "constant"
+    assert (ours["lr_scheduler_type"], ours["warmup_steps"]) == ("constant_with_warmup", 10)  # the demo job's
+    assert trl["warmup_steps"] == ours["warmup_steps"] and ours["lr_scheduler_type"] in trl["lr_scheduler_type"].lower()
     assert (trl["loss_type"], trl["beta"], trl["epsilon"], trl["num_iterations"]) == ("dapo", 0.0, 0.2, 1)
     assert ours["top_k"] is None and trl["top_k"] == 0  # both: no top-k filtering
     assert "constant" in trl["lr_scheduler_type"].lower() and trl["gradient_checkpointing"] is False

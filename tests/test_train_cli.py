@@ -306,18 +306,30 @@ def test_the_last_step_is_validated_when_the_interval_does_not_divide_it(tmp_pat
 
 
 def test_demo_job_runs_and_matches_the_quickstart_example(tmp_path):
-    from rft_plugins.data.demo import JOB, demo_rows, jsonl_text
+    """The demo's files are the quickstart example's; its before/after line is the run's metrics.csv."""
+    from rft_plugins.data.demo import JOB, VALID_ROWS, demo_rows, jsonl_text
+    from rft_plugins.training.outputs import read_metrics
 
     quickstart = Path(__file__).resolve().parents[1] / "examples" / "quickstart"
     train, valid = demo_rows()
     assert (quickstart / "train.jsonl").read_text() == jsonl_text(train)
     assert (quickstart / "valid.jsonl").read_text() == jsonl_text(valid)
     assert yaml.safe_load((quickstart / "job.yaml").read_text()) == JOB
-    process = run_rft("--demo", "--output-dir", tmp_path / "demo", "--max-steps", "2", "--json", "--no-progress")
+    assert not {row["messages"][0]["content"] for row in train} & {row["messages"][0]["content"] for row in valid}
+    process = run_rft("--demo", "--output-dir", tmp_path / "demo", "--max-steps", "2", "--no-progress")
     assert process.returncode == 0, process.stderr[-3000:]
-    summary = json.loads(process.stdout)
-    assert summary["final_step"] == 2 and (tmp_path / "demo" / "run" / "final" / "config.json").is_file()
-    assert (tmp_path / "demo" / "job.yaml").is_file() and (tmp_path / "demo" / "tiny-model").is_dir()
+    folder = tmp_path / "demo"
+    assert (folder / "run" / "final" / "config.json").is_file() and (folder / "job.yaml").is_file()
+    warmup = json.loads((folder / "sft-model" / "warmup.json").read_text())
+    assert f"supervised warm-up (sft-model/): {warmup['steps']} steps" in process.stderr
+    assert f"probability {warmup['exact_probability']:.2f} on training prompts" in process.stderr
+    valid_reward = read_metrics(folder / "run" / "metrics.csv")["valid_reward_mean"]
+    assert [step for step, _ in valid_reward] == [0, 2]
+    (_, before), (_, after) = valid_reward
+    assert (f"Held-out validation reward (exact match, {VALID_ROWS} prompts): {before:.2f} at step 0 (before RFT) "
+            f"-> {after:.2f} at step 2") in process.stdout
+    assert str(folder / "run" / "final") in process.stdout
+    assert 0.1 < before < 0.5  # the warm-up stops part of the way: RFT has something to reinforce
 
 
 def test_a_data_parallel_run_prepares_and_reports_once(tmp_path, tiny_model_path):
