@@ -148,7 +148,7 @@ def warmup_record(folder: str | Path) -> dict[str, Any]:
 
 def validation_before_after(run_folder: str | Path) -> tuple[tuple[int, float], tuple[int, float]]:
     """``(step, valid_reward_mean)`` of the run's first and last validation, from its ``metrics.csv``."""
-    from ..training.outputs import read_metrics
+    from ..metrics_csv import read_metrics
 
     valid = read_metrics(Path(run_folder) / "metrics.csv")["valid_reward_mean"]
     return valid[0], valid[-1]
