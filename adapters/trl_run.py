@@ -25,6 +25,7 @@ from rft_plugins.graders.types import Sample, item_of
 from rft_plugins.plugins import get_plugin_manager
 from rft_plugins.training.backends import RunRequest
 from rft_plugins.training.checkpoints import best_checkpoints
+from rft_plugins.training.events import EVENTS_FILE, EventsFile
 from rft_plugins.training.interrupts import RunInterrupted
 from rft_plugins.training.loggers import DEFAULT_PROJECT, mlflow_tracking_uri, run_name
 from rft_plugins.training.run_outputs import (
@@ -174,10 +175,15 @@ def _callback(
     grader_name = str(job.grader.get("name") or job.grader.get("type"))
     validates = bool(request.valid_data)
     stop, best = context.stop, context.best
+    events = EventsFile(request.folder / EVENTS_FILE, job.grader, plan.total_steps)  # OpenAI's metrics events
 
     class RFTMetrics(TrainerCallback):
         def __init__(self) -> None:
             self.latest: dict[str, float] = {}  # each metric's last value: the summary's metrics
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if state.is_world_process_zero:
+                events.start(state.global_step)  # a resumed run's lines up to its checkpoint
 
         def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             clock.begin()
@@ -200,7 +206,10 @@ def _callback(
 
                 row: dict[str, Any] = reward_metrics(grades.take("valid"), "valid", grader_name)
                 samples = grades.close_validation(state.global_step)
-                self._write(logs, row, state.global_step)
+                eval_seconds = float(logs.get("eval_runtime", 0.0))
+                numbers = self._write(logs, row, state.global_step)
+                if state.is_world_process_zero:
+                    events.validation(state.global_step, numbers, eval_seconds)
                 module.trainer.control = control
                 get_plugin_manager().hook.rft_on_validation_end(
                     step=state.global_step, metrics=dict(row), samples=samples, module=module
@@ -211,16 +220,20 @@ def _callback(
                 return
             row = training_row(logs, grades.take("train"), grader_name, clock.take(), job.trainer.beta)
             row.update(memory_metrics())
-            self._write(logs, row, state.global_step)
+            numbers = self._write(logs, row, state.global_step)
+            if state.is_world_process_zero:
+                events.train_step(state.global_step, numbers)
 
-        def _write(self, logs: dict[str, Any], row: dict[str, Any], step: int) -> None:
-            """``row`` in place of TRL's in ``logs`` (the loggers after this one see it) and in metrics.csv."""
+        def _write(self, logs: dict[str, Any], row: dict[str, Any], step: int) -> dict[str, float]:
+            """``row`` in place of TRL's in ``logs`` (the loggers after this one see it) and in metrics.csv;
+            returns its numbers."""
             logs.clear()
             logs.update(row)
             numbers = {name: float(value) for name, value in row.items() if isinstance(value, (int, float))}
             self.latest.update(numbers)
             csv.log_metrics(numbers, step - 1)  # the CSV logger numbers rows by steps completed: it adds one
             csv.save()
+            return numbers
 
         def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"

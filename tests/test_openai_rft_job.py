@@ -82,7 +82,8 @@ def test_the_run_writes_one_openai_metrics_event_per_step(guide_run):
     result, _ = guide_run
     events = [json.loads(line) for line in (result.output_dir / "events.jsonl").read_text().splitlines()]
     steps = [event["data"]["step"] for event in events]
-    assert steps == sorted(set(steps)) and set(range(1, STEPS + 1)) <= set(steps)
+    assert steps == list(range(STEPS + 1))  # step 0: the baseline validated before training
+    assert events[0]["data"]["full_valid_mean_reward"] == events[0]["data"]["scores"]["valid_reward_mean"]
     rows = {int(row["step"]): row for row in metric_rows(result.output_dir / "metrics.csv") if row.get("train_reward_mean")}
     for event in events:
         assert (event["object"], event["type"], event["level"]) == ("fine_tuning.job.event", "metrics", "info")

@@ -46,8 +46,6 @@ GRADER = {
 }
 #: what only the built-in loop measures: its sampler's log-probs against the policy's (TRL: only under vLLM)
 LIGHTNING_ONLY = {"sampling/logprob_difference_max", "sampling/logprob_difference_mean"}
-#: outputs only the built-in loop writes (OpenAI's metrics events, from a Lightning callback)
-LIGHTNING_ONLY_FILES = {"events.jsonl"}
 
 
 def job_folder(folder: Path, model: Path) -> Path:
@@ -104,7 +102,7 @@ def test_both_backends_report_the_same_metric_names(runs):
 
 def test_both_backends_write_the_same_run_folder_and_summary(runs):
     (lightning, lightning_summary, _), (trl, trl_summary, _) = runs["lightning"], runs["trl"]
-    assert {path.name for path in lightning.iterdir()} - LIGHTNING_ONLY_FILES == {path.name for path in trl.iterdir()}
+    assert {path.name for path in lightning.iterdir()} == {path.name for path in trl.iterdir()}
     assert lightning_summary.keys() == trl_summary.keys()
     assert trl_summary["final_step"] == trl_summary["total_steps"] == 4 and trl_summary["resumed_from_step"] == 2
     assert trl_summary["files"].keys() == lightning_summary["files"].keys()
@@ -215,3 +213,26 @@ def test_trl_completions_with_tool_calls_are_parsed_as_the_loop_parses_them(tiny
     assert prepared[0].output_tools[0]["function"] == {"name": "lookup", "arguments": '{"q": "it"}'}
     assert prepared[1].output_text == "just text" and prepared[1].output_tools == []
     assert items[0]["answer"] == "x" and items[0]["prompt"] == items[0]["messages"]  # as rft train's items
+
+
+def test_both_backends_write_openai_metrics_events_for_each_step_once(runs):
+    for backend in ("lightning", "trl"):
+        run = runs[backend][0]
+        events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
+        # step 0 is the baseline; the TRL run was stopped at step 2 and resumed: still each step once
+        assert [event["data"]["step"] for event in events] == [0, 1, 2, 3, 4], backend
+        with (run / "metrics.csv").open(newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        for event in events:
+            data, step = event["data"], event["data"]["step"]
+            planned = 2 if backend == "trl" and step <= 2 else 4  # the first TRL run was given max_steps 2
+            assert data["total_steps"] == planned and event["type"] == "metrics"
+            (train,) = [row for row in rows if int(row["step"]) == step and row["train_reward_mean"]] or [None]
+            (valid,) = [row for row in rows if int(row["step"]) == step and row["valid_reward_mean"]] or [None]
+            if train is not None:
+                assert data["train_mean_reward"] == pytest.approx(float(train["train_reward_mean"])), backend
+                assert data["timing"]["step"]["sampling"] == pytest.approx(float(train["timing/sampling_s"]))
+            if valid is not None:
+                assert data["full_valid_mean_reward"] == pytest.approx(float(valid["valid_reward_mean"])), backend
+                assert data["timing"]["step"]["eval"] > 0
+            assert (train is not None) == (step > 0) and (valid is not None) == (step in (0, 2, 4))

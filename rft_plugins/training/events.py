@@ -5,7 +5,8 @@ Tooling written for OpenAI's RFT jobs reads ``GET /fine_tuning/jobs/{id}/events`
 ``errors`` (per grader, ``train_<flag>_mean`` and ``_count`` for each error flag) and ``timing``
 (``step.sampling``, ``step.training``, ``step.eval``, ``step.full_iteration``), as the RFT guide's
 "Training metrics" appendix shows them. This callback writes the same objects from the metrics
-the loop logs, so that such tooling reads our runs.
+either engine logs (``EventsFile``; ``OpenAIEvents`` feeds it from the Lightning loop, the ``trl``
+backend from TRL's logs), so that such tooling reads our runs.
 
 Choices where our loop differs: the per-grader entries are a ``multi`` grader's sub-graders by
 key (the names its formula and ``sub_rewards`` use), or the grader itself; error flags are
@@ -14,7 +15,7 @@ wall time of the validation that followed the step (0 without one) and ``full_it
 includes it; grader latency and token usage are not reported.
 
 A step's line is written when the step ends and rewritten once with the validation that follows
-it, each time before the resume checkpoint is saved (this callback comes first), so a resumed
+it, each time before the resume checkpoint is saved (the callback comes first), so a resumed
 run's file holds every step once: lines past the checkpoint's step are dropped when it starts.
 """
 
@@ -28,9 +29,9 @@ from typing import Any
 
 from lightning.pytorch import Callback, LightningModule, Trainer
 
+from ..atomic_files import atomic_write_text
 from ..graders.config import grader_name
 from ..graders.types import BOOLEAN_FLAGS
-from ..atomic_files import atomic_write_text
 
 EVENTS_FILE = "events.jsonl"
 #: our metric -> OpenAI's ``timing.step`` field
@@ -105,52 +106,40 @@ def _step_of(line: str) -> int | None:
         return None
 
 
-class OpenAIEvents(Callback):
-    """Writes ``events.jsonl`` in the run folder (main process only); see the module docstring."""
+class EventsFile:
+    """``events.jsonl`` as a run writes it, whatever the engine: a line per step, the step's
+    validation merged into its line (step 0: the baseline before training), lines past a resumed
+    run's checkpoint dropped when it starts. Main process only."""
 
-    def __init__(self, path: Path, grader: dict[str, Any]):
+    def __init__(self, path: Path, grader: dict[str, Any], total_steps: int):
         self.path = Path(path)
         self.grader = grader
+        self.total_steps = total_steps
         self._step: int | None = None  # the step of the file's last line
         self._metrics: dict[str, float] = {}
         self._offset = 0  # where the last line starts
-        self._eval_started = 0.0
 
-    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+    def start(self, steps_done: int) -> None:
         """Keep the lines of the steps done (a resumed run's, up to its checkpoint); drop the rest."""
-        if not trainer.is_global_zero:
-            return
         kept = []
         if self.path.is_file():
             lines = self.path.read_text(encoding="utf-8").splitlines()
-            kept = [line for line in lines if (step := _step_of(line)) is not None and step <= trainer.global_step]
+            kept = [line for line in lines if (step := _step_of(line)) is not None and step <= steps_done]
         atomic_write_text(self.path, "".join(f"{line}\n" for line in kept))
         self._step = None
 
-    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args: Any, **kwargs: Any) -> None:
-        if trainer.is_global_zero:
-            train = {name: float(value) for name, value in trainer.callback_metrics.items()
-                     if not name.startswith("valid") and value.numel() == 1}
-            self._write(trainer, train, eval_seconds=None, new_line=True)
+    def train_step(self, step: int, metrics: dict[str, float]) -> None:
+        """The line of a step just trained (its train metrics)."""
+        self._write(step, metrics, eval_seconds=None, new_line=True)
 
-    def on_validation_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._eval_started = time.perf_counter()
+    def validation(self, step: int, metrics: dict[str, float], eval_seconds: float) -> None:
+        """A validation's metrics, joined to its step's line (a line of its own at step 0)."""
+        same_step = self._step == step
+        self._write(step, {**(self._metrics if same_step else {}), **metrics}, eval_seconds, new_line=not same_step)
 
-    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        """The validation's metrics join its step's line (step 0: the baseline before training)."""
-        if trainer.state.fn not in ("fit", "validate") or trainer.sanity_checking or not trainer.is_global_zero:
-            return
-        seconds = time.perf_counter() - self._eval_started
-        valid = {name: float(value) for name, value in trainer.callback_metrics.items()
-                 if name.startswith("valid") and value.numel() == 1}
-        same_step = self._step == trainer.global_step
-        metrics = {**(self._metrics if same_step else {}), **valid}
-        self._write(trainer, metrics, eval_seconds=seconds, new_line=not same_step)
-
-    def _write(self, trainer: Trainer, metrics: dict[str, float], eval_seconds: float | None, new_line: bool) -> None:
+    def _write(self, step: int, metrics: dict[str, float], eval_seconds: float | None, new_line: bool) -> None:
         """Append the step's line, or replace the last line (the same step, now validated)."""
-        step = trainer.global_step
-        event = metrics_event(step, int(trainer.max_steps), metrics, eval_seconds, self.grader)
+        event = metrics_event(step, self.total_steps, metrics, eval_seconds, self.grader)
         line = (json.dumps(event) + "\n").encode()
         with self.path.open("r+b" if self.path.exists() else "w+b") as handle:
             if new_line:
@@ -159,3 +148,43 @@ class OpenAIEvents(Callback):
             handle.truncate()
             handle.write(line)
         self._step, self._metrics = step, metrics
+
+
+class OpenAIEvents(Callback):
+    """Writes ``events.jsonl`` in the run folder from the Lightning loop's metrics (main process only)."""
+
+    def __init__(self, path: Path, grader: dict[str, Any]):
+        self.path = Path(path)
+        self.grader = grader
+        self.file: EventsFile | None = None
+        self._eval_started = 0.0
+
+    def _events(self, trainer: Trainer) -> EventsFile | None:
+        """The file, in the main process (made by the first validation or training, whichever comes first)."""
+        if self.file is None and trainer.is_global_zero:
+            self.file = EventsFile(self.path, self.grader, int(trainer.max_steps))
+        return self.file
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        events = self._events(trainer)
+        if events is not None:
+            events.start(trainer.global_step)  # keeps a step-0 baseline validated before fit
+
+    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args: Any, **kwargs: Any) -> None:
+        events = self._events(trainer)
+        if events is not None:
+            train = {name: float(value) for name, value in trainer.callback_metrics.items()
+                     if not name.startswith("valid") and value.numel() == 1}
+            events.train_step(trainer.global_step, train)
+
+    def on_validation_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._eval_started = time.perf_counter()
+
+    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """The validation's metrics join its step's line (step 0: the baseline before training)."""
+        events = self._events(trainer)
+        if trainer.state.fn not in ("fit", "validate") or trainer.sanity_checking or events is None:
+            return
+        valid = {name: float(value) for name, value in trainer.callback_metrics.items()
+                 if name.startswith("valid") and value.numel() == 1}
+        events.validation(trainer.global_step, valid, time.perf_counter() - self._eval_started)
