@@ -1,11 +1,13 @@
 """Our RFT loop next to TRL's ``GRPOTrainer``: same task, model, grader and settings, side by side.
 
-    python benchmarks/vs_trl.py                      # 60 steps, seeds 0 1 2, both arms (~2 min)
-    python benchmarks/vs_trl.py --steps 100 --seeds 0 1 2 3 4
+    python benchmarks/vs_trl.py                      # 60 steps, seeds 0-4, both arms, aligned (~5 min)
+    python benchmarks/vs_trl.py --settings own-defaults   # the same job, each engine's defaults otherwise
+    python benchmarks/vs_trl.py --steps 100 --seeds 0 1 2
     python benchmarks/vs_trl.py --json
 
 Both arms train the ``rft train --demo`` task (see benchmarks/learning_curve.py) from the same
-tiny model folder (``rft_plugins.tiny_model`` after the demo's supervised warm-up), graded by the same grader JSON: (a) through
+tiny model folder (``rft_plugins.tiny_model`` after the demo's supervised warm-up), graded by the
+same grader JSON: (a) through
 ``rft_plugins.training.run.train``, (b) through ``trl.GRPOTrainer`` with
 ``rft_plugins.adapters.trl.reward_funcs``. Each arm runs in its own Python process, one after the
 other, so that peak memory (``ru_maxrss``) and imports belong to that arm alone.
@@ -19,6 +21,12 @@ engines default to it; a 22k-parameter model gains nothing), temperature 1 witho
 validation every ``eval_interval`` steps with ``eval_samples`` samples per held-out prompt, the
 seed value.
 ``DIFFERENCES`` lists what could not be aligned; it is printed with the table and in the JSON.
+With ``--settings own-defaults`` only the job's own fields are shared (model, data, grader,
+prompts per step, generations, completion length, learning rate, temperature, steps, validation,
+seed); everything else is each engine's default (``OUR_ALIGNED_FIELDS``, ``aligned_trl_settings``).
+
+The bar for the loop: its mean final validation reward reaches TRL's less one standard error of
+the difference (``final_valid_gap``, printed under the table with two seeds or more).
 
 Timing per step: ours from the loop's own ``timing/*`` metrics; TRL's from a callback around
 each optimisation step and a subclass that times ``_generate`` (sampling) and
@@ -36,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import resource
@@ -58,8 +67,8 @@ DIFFERENCES = [
     "streams differently (TRL, for one, draws a shuffle of every generation batch from torch's "
     "global generator: trl.trainer.utils.shuffle_sequence_dict), so they see different rollouts; "
     "compare across seeds, not sample by sample.",
-    "Last partial batch: 19 training prompts at 4 per step; ours trains on a 3-prompt batch at the "
-    "end of each epoch (5 steps per epoch), TRL's RepeatSampler drops it (4 steps, 16 prompts per epoch).",
+    "Last partial batch: none on this task (160 training prompts, 16 per step); where there is one, ours "
+    "trains on it and TRL's RepeatSampler drops it.",
     "Grading overlap: ours grades in a background thread while the first forward pass runs; TRL "
     "grades synchronously between generation and the loss.",
     "Run outputs: ours writes metrics CSV, TensorBoard, resume checkpoints every eval_interval, the "
@@ -106,14 +115,30 @@ OUR_SETTINGS = (
 )
 
 
-def run_ours(model: Path, steps: int, seed: int, workdir: Path, evals: tuple[int, int]) -> dict[str, Any]:
+#: trainer fields of the benchmark's job that are settings, not the job: dropped with --settings own-defaults
+OUR_ALIGNED_FIELDS = ("lr_scheduler_type", "warmup_steps", "gradient_checkpointing", "micro_batch_size")
+SETTINGS = ("aligned", "own-defaults")
+
+
+def benchmark_job(model: Path, steps: int, seed: int, evals: tuple[int, int], settings: str) -> dict[str, Any]:
+    """The demo job for ``steps`` steps; with ``own-defaults``, the loop's defaults for everything but the job."""
+    job = task_job(model, steps, seed, *evals)
+    if settings == "own-defaults":
+        for key in OUR_ALIGNED_FIELDS:
+            job["trainer"].pop(key, None)
+    return job
+
+
+def run_ours(
+    model: Path, steps: int, seed: int, workdir: Path, evals: tuple[int, int], settings: str = "aligned"
+) -> dict[str, Any]:
     """The task through ``rft_plugins.training.run.train`` (``rft train``)."""
     from rft_plugins.training.job import job_from_dict, resolve
     from rft_plugins.training.outputs import read_metrics
     from rft_plugins.training.run import train
 
     train_rows, valid_rows = demo_rows()
-    job = task_job(model, steps, seed, *evals)
+    job = benchmark_job(model, steps, seed, evals, settings)
     parsed = job_from_dict(job, check_files=False)
     resolved = resolve(parsed, len(train_rows))  # the settings the loop will use
     rss_before = rss_mib()
@@ -144,12 +169,17 @@ def run_ours(model: Path, steps: int, seed: int, workdir: Path, evals: tuple[int
 
 
 # ------------------------------------------------------------------------------------- arm: TRL
-def trl_config(job: dict[str, Any], output_dir: Path, n_valid: int) -> Any:
-    """``GRPOConfig`` with our job's effective settings; batch sizes count samples, not prompts."""
+def trl_config(job: dict[str, Any], output_dir: Path, n_valid: int, settings: str = "aligned") -> Any:
+    """``GRPOConfig`` with our job's effective settings; batch sizes count samples, not prompts.
+
+    With ``own-defaults``, only what the job says (batch, generations, completion length, learning
+    rate, temperature, steps, validation, seed): TRL's defaults for the rest.
+    """
     from trl import GRPOConfig
 
     trainer, hyper = job["trainer"], job["method"]["reinforcement"]["hyperparameters"]
     return GRPOConfig(
+        **(aligned_trl_settings(trainer) if settings == "aligned" else {}),
         output_dir=str(output_dir),
         per_device_train_batch_size=hyper["batch_size"] * trainer["num_generations"],
         num_generations=trainer["num_generations"],
@@ -157,21 +187,7 @@ def trl_config(job: dict[str, Any], output_dir: Path, n_valid: int) -> Any:
         per_device_eval_batch_size=n_valid * hyper["eval_samples"],
         max_completion_length=trainer["max_completion_length"],
         learning_rate=trainer["learning_rate"],
-        lr_scheduler_type=trainer["lr_scheduler_type"],  # the job's (TRL/transformers default: linear decay)
-        warmup_steps=trainer.get("warmup_steps", 0),
-        optim="adamw_torch",
-        weight_decay=0.0,
-        max_grad_norm=1.0,
-        loss_type="dapo",
-        beta=0.0,
-        epsilon=0.2,
-        scale_rewards="group",
-        num_iterations=1,
         temperature=trainer["temperature"],
-        top_p=1.0,
-        top_k=0,
-        gradient_checkpointing=False,  # TRL's default is True; ours recomputes nothing
-        bf16=False,  # TRL's default is bf16 when fp16 is off; ours trains in float32
         use_cpu=True,
         max_steps=trainer["max_steps"],
         eval_strategy="steps",
@@ -182,6 +198,26 @@ def trl_config(job: dict[str, Any], output_dir: Path, n_valid: int) -> Any:
         report_to=[],
         disable_tqdm=True,
         seed=trainer["seed"],
+    )
+
+
+def aligned_trl_settings(trainer: dict[str, Any]) -> dict[str, Any]:
+    """GRPOConfig fields set as our loop has them (what ``own-defaults`` leaves to TRL)."""
+    return dict(
+        lr_scheduler_type=trainer["lr_scheduler_type"],  # the job's (TRL/transformers default: linear decay)
+        warmup_steps=trainer.get("warmup_steps", 0),
+        optim="adamw_torch",
+        weight_decay=0.0,
+        max_grad_norm=1.0,
+        loss_type="dapo",
+        beta=0.0,
+        epsilon=0.2,
+        scale_rewards="group",
+        num_iterations=1,
+        top_p=1.0,
+        top_k=0,
+        gradient_checkpointing=False,  # TRL's default is True; ours recomputes nothing
+        bf16=False,  # TRL's default is bf16 when fp16 is off; ours trains in float32
     )
 
 
@@ -234,7 +270,9 @@ def step_clock() -> Any:
     return StepClock()
 
 
-def run_trl(model: Path, steps: int, seed: int, workdir: Path, evals: tuple[int, int]) -> dict[str, Any]:
+def run_trl(
+    model: Path, steps: int, seed: int, workdir: Path, evals: tuple[int, int], settings: str = "aligned"
+) -> dict[str, Any]:
     """The task through ``trl.GRPOTrainer`` with our graders as reward functions."""
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -242,12 +280,12 @@ def run_trl(model: Path, steps: int, seed: int, workdir: Path, evals: tuple[int,
     from rft_plugins.adapters.trl import reward_funcs
 
     train_rows, valid_rows = demo_rows()
-    job = task_job(model, steps, seed, *evals)
+    job = benchmark_job(model, steps, seed, evals, settings)
 
     def dataset(rows: list[dict[str, Any]]) -> Any:
         return Dataset.from_list([{"prompt": row["messages"], "answer": row["answer"]} for row in rows])
 
-    config = trl_config(job, workdir / "trl", len(valid_rows))
+    config = trl_config(job, workdir / "trl", len(valid_rows), settings)
     clock = step_clock()
     rss_before = rss_mib()
     started = time.perf_counter()
@@ -285,7 +323,8 @@ def run_trl(model: Path, steps: int, seed: int, workdir: Path, evals: tuple[int,
 
 
 def run_arm(
-    arm: str, model: Path, steps: int, seed: int, workdir: Path, evals: tuple[int, int], threads: int
+    arm: str, model: Path, steps: int, seed: int, workdir: Path, evals: tuple[int, int], threads: int,
+    settings: str = "aligned",
 ) -> dict[str, Any]:
     """One arm in this process; the figures plus this process's peak memory."""
     quiet(lightning=arm == "ours")  # the TRL arm's memory must not include Lightning
@@ -294,7 +333,7 @@ def run_arm(
     torch.set_num_threads(threads)
 
     run = run_ours if arm == "ours" else run_trl
-    result = run(model, steps, seed, workdir, evals)
+    result = run(model, steps, seed, workdir, evals, settings)
     result["settings"] = {key: str(value) if hasattr(value, "value") else value
                           for key, value in result["settings"].items()}  # enums as text
     result.update(reward_figures(result["train_reward"], result["valid_reward"], evals[0]))
@@ -304,13 +343,15 @@ def run_arm(
 
 # ------------------------------------------------------------------------------------ the parent
 def spawn_arm(
-    arm: str, model: Path, steps: int, seed: int, workdir: Path, evals: tuple[int, int], threads: int
+    arm: str, model: Path, steps: int, seed: int, workdir: Path, evals: tuple[int, int], threads: int,
+    settings: str = "aligned",
 ) -> dict[str, Any]:
     """Run one arm in a fresh Python process (its own memory and imports); returns its figures."""
     result_file = workdir / f"{arm}-seed{seed}.json"
     command = [sys.executable, str(Path(__file__).resolve()), "--arm", arm, "--model", str(model),
                "--steps", str(steps), "--seeds", str(seed), "--workdir", str(workdir), "--result", str(result_file),
-               "--eval-interval", str(evals[0]), "--eval-samples", str(evals[1]), "--threads", str(threads)]
+               "--eval-interval", str(evals[0]), "--eval-samples", str(evals[1]), "--threads", str(threads),
+               "--settings", settings]
     environment = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
                    "OMP_NUM_THREADS": str(threads)}
     started = time.perf_counter()
@@ -352,9 +393,23 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float
     return summary
 
 
+def final_valid_gap(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Ours minus TRL in final valid reward, with the standard error of that difference of means.
+
+    ``within_one_se``: ours reaches at least TRL's mean less one standard error (the bar this
+    benchmark sets for the loop). None without both arms or with fewer than two seeds.
+    """
+    finals = {arm: [run["final_valid_reward"] for run in runs if run["arm"] == arm] for arm in ARMS}
+    if min(len(values) for values in finals.values()) < 2:
+        return None
+    error = math.sqrt(sum(statistics.variance(values) / len(values) for values in finals.values()))
+    gap = statistics.fmean(finals["ours"]) - statistics.fmean(finals["trl"])
+    return {"ours_minus_trl": gap, "standard_error": error, "within_one_se": gap >= -error}
+
+
 def print_table(report: dict[str, Any]) -> None:
     summary, seeds = report["summary"], report["seeds"]
-    print(f"demo task, {report['steps']} steps, seed(s) {' '.join(map(str, seeds))}"
+    print(f"demo task, {report['setting_mode']} settings, {report['steps']} steps, seed(s) {' '.join(map(str, seeds))}"
           f"{', mean ± std across seeds' if len(seeds) > 1 else ''}; {report['machine']['cpus']} CPU cores, "
           f"{report['machine']['torch_threads']} torch thread(s) per arm, "
           "load average {:.1f} before, {:.1f} after".format(*report["machine"]["load_average_1m"]))
@@ -374,6 +429,11 @@ def print_table(report: dict[str, Any]) -> None:
                 text += f" ± {figure['std']:.{digits}f}"
             cells.append(text)
         print(f"{label:<34} {cells[0]:>18} {cells[1]:>18}")
+    gap = report.get("final_valid_gap")
+    if gap:
+        verdict = "yes" if gap["within_one_se"] else "NO"
+        print(f"final valid reward, ours - TRL: {gap['ours_minus_trl']:+.3f} (standard error {gap['standard_error']:.3f}); "
+              f"ours reaches TRL's within one standard error: {verdict}")
     print("\nNot aligned:")
     for difference in DIFFERENCES:
         print(f"- {difference}")
@@ -382,11 +442,15 @@ def print_table(report: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=60, help="optimisation steps per run (default 60)")
-    parser.add_argument("--seeds", "--seed", type=int, nargs="+", default=[0, 1, 2], help="one run per arm per seed")
+    parser.add_argument("--seeds", "--seed", type=int, nargs="+", default=[0, 1, 2, 3, 4],
+                        help="one run per arm per seed")
     parser.add_argument("--eval-interval", type=int, default=EVAL_INTERVAL, help="steps between validations")
     parser.add_argument("--eval-samples", type=int, default=EVAL_SAMPLES, help="samples per validation prompt")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per arm (default 1; see above)")
     parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS), help="which arms to run")
+    parser.add_argument("--settings", choices=SETTINGS, default="aligned",
+                        help="aligned (default): every setting the same in both arms; own-defaults: the job's "
+                        "fields only, each engine's defaults for the rest (learning-rate schedule included)")
     parser.add_argument("--json", action="store_true", help="print the JSON report instead of the table")
     parser.add_argument("--output", type=Path, help="also write the JSON report to this file")
     parser.add_argument("--workdir", type=Path, help="model and run folders (default: a temporary folder)")
@@ -400,7 +464,8 @@ def main(argv: list[str] | None = None) -> int:
     evals = (args.eval_interval, args.eval_samples)
 
     if args.arm:  # one arm, in this process
-        result = run_arm(args.arm, args.model, args.steps, args.seeds[0], args.workdir, evals, args.threads)
+        result = run_arm(args.arm, args.model, args.steps, args.seeds[0], args.workdir, evals, args.threads,
+                         args.settings)
         args.result.write_text(json.dumps(result), encoding="utf-8")
         return 0
 
@@ -416,7 +481,8 @@ def main(argv: list[str] | None = None) -> int:
         runs = []
         for number, seed in enumerate(args.seeds):
             for arm in args.arms if number % 2 == 0 else args.arms[::-1]:  # neither arm always runs first
-                runs.append(spawn_arm(arm, model, args.steps, seed, workdir / f"seed-{seed}", evals, args.threads))
+                runs.append(spawn_arm(arm, model, args.steps, seed, workdir / args.settings / f"seed-{seed}", evals,
+                                      args.threads, args.settings))
                 print(f"{arm}, seed {seed}: {runs[-1]['process_seconds']:.1f} s", file=sys.stderr)
 
     import torch
@@ -435,9 +501,11 @@ def main(argv: list[str] | None = None) -> int:
                  "eval_samples": args.eval_samples},
         "steps": args.steps,
         "seeds": args.seeds,
+        "setting_mode": args.settings,
         "settings": {run["arm"]: run["settings"] for run in runs},
         "runs": runs,
         "summary": summarise(runs),
+        "final_valid_gap": final_valid_gap(runs),
         "differences": DIFFERENCES,
     }
     if args.output:

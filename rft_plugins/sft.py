@@ -52,8 +52,8 @@ def _encode(tokenizer: Any, rows: Sequence[dict[str, Any]], answer_key: str):
     return ids, mask, labels
 
 
-def exact_probability(model: Any, tokenizer: Any, rows: Sequence[dict[str, Any]], answer_key: str = "answer") -> float:
-    """Mean probability that sampling at temperature 1 gives exactly the row's answer, then stops."""
+def _answer_logits(model: Any, tokenizer: Any, rows: Sequence[dict[str, Any]], answer_key: str):
+    """Logits at each position and the token that should come next there (-100: not the answer)."""
     import torch
 
     ids, mask, labels = _encode(tokenizer, rows, answer_key)
@@ -62,9 +62,22 @@ def exact_probability(model: Any, tokenizer: Any, rows: Sequence[dict[str, Any]]
     with torch.no_grad():
         logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
     model.train(was_training)
-    targets = labels[:, 1:]
+    return logits, labels[:, 1:]
+
+
+def exact_probability(model: Any, tokenizer: Any, rows: Sequence[dict[str, Any]], answer_key: str = "answer") -> float:
+    """Mean probability that sampling at temperature 1 gives exactly the row's answer, then stops."""
+    import torch
+
+    logits, targets = _answer_logits(model, tokenizer, rows, answer_key)
     chosen = torch.log_softmax(logits, -1).gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
     return float((chosen * (targets != -100)).sum(-1).exp().mean())
+
+
+def greedy_exact_rate(model: Any, tokenizer: Any, rows: Sequence[dict[str, Any]], answer_key: str = "answer") -> float:
+    """Share of rows whose most likely answer, token by token, is exactly the row's answer then a stop."""
+    logits, targets = _answer_logits(model, tokenizer, rows, answer_key)
+    return float(((logits.argmax(-1) == targets) | (targets == -100)).all(-1).float().mean())
 
 
 def supervised_finetune(
@@ -76,17 +89,19 @@ def supervised_finetune(
     learning_rate: float = 3e-3,
     batch_size: int = 16,
     max_steps: int = 400,
+    warmup_steps: int = 0,
     stop_at: float | None = None,
     seed: int = 0,
 ) -> SFTResult:
     """Fine-tune ``model_path`` on ``rows`` (chat ``messages`` + the exact answer under ``answer_key``).
 
-    AdamW at a constant ``learning_rate``, ``batch_size`` rows drawn at random per step, at most
-    ``max_steps`` steps; with ``stop_at``, fewer once the exact-answer probability on (up to 64 of)
+    AdamW at a constant ``learning_rate`` after ``warmup_steps`` of linear warm-up (a model that
+    already knows something loses it to Adam's first full-size steps), ``batch_size`` rows drawn at
+    random per step, at most ``max_steps`` steps; with ``stop_at``, fewer once the exact-answer probability on (up to 64 of)
     the rows reaches it. Saves model and tokenizer to ``output_path`` as a Hugging Face folder.
     """
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer, get_constant_schedule_with_warmup
 
     started = time.perf_counter()
     torch.manual_seed(seed)
@@ -94,12 +109,14 @@ def supervised_finetune(
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     model = AutoModelForCausalLM.from_pretrained(model_path).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate)
+    schedule = get_constant_schedule_with_warmup(optimizer, warmup_steps)  # what lr_scheduler_type names in a job
     check_rows = list(rows[:64])
     steps, probability = 0, None
     while steps < max_steps:
         ids, mask, labels = _encode(tokenizer, draw.sample(list(rows), min(batch_size, len(rows))), answer_key)
         model(input_ids=ids, attention_mask=mask, labels=labels).loss.backward()
         optimizer.step()
+        schedule.step()
         optimizer.zero_grad()
         steps += 1
         if stop_at is not None and steps % CHECK_EVERY == 0:

@@ -96,6 +96,7 @@ def test_vs_trl_reports_both_arms_side_by_side(tmp_path, capsys):
         assert 100 < run["rss_before_training_mib"] <= run["peak_rss_mib"] < 8192, arm
     assert set(report["summary"]) == {"ours", "trl"}
     assert report["summary"]["trl"]["peak_rss_mib"]["mean"] == pytest.approx(runs["trl"]["peak_rss_mib"])
+    assert report["setting_mode"] == "aligned" and report["final_valid_gap"] is None  # one seed: no standard error
 
     sys.path.insert(0, str(BENCHMARKS))
     try:
@@ -106,6 +107,62 @@ def test_vs_trl_reports_both_arms_side_by_side(tmp_path, capsys):
     table = capsys.readouterr().out
     assert "ours (rft train)" in table and "TRL GRPOTrainer" in table and "peak RSS (MiB)" in table
     assert "Not aligned:" in table
+
+
+def import_benchmark(name: str):
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        return __import__(name)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+def test_vs_trl_judges_ours_against_trl_by_one_standard_error():
+    vs_trl = import_benchmark("vs_trl")
+    runs = [{"arm": arm, "final_valid_reward": value} for arm, values in
+            (("ours", [0.8, 0.9, 1.0]), ("trl", [0.9, 1.0, 1.1])) for value in values]
+    gap = vs_trl.final_valid_gap(runs)
+    assert gap["ours_minus_trl"] == pytest.approx(-0.1)
+    assert gap["standard_error"] == pytest.approx(math.sqrt(2 * 0.01 / 3))  # each arm: variance 0.01, 3 seeds
+    assert gap["within_one_se"] is False  # 0.1 behind, one standard error is 0.082
+    runs[0]["final_valid_reward"] = 1.0  # ours 0.967, 0.033 behind; one standard error is 0.067
+    assert vs_trl.final_valid_gap(runs)["within_one_se"] is True
+
+
+def test_vs_trl_own_defaults_keep_the_job_and_drop_the_aligned_settings(tmp_path):
+    vs_trl = import_benchmark("vs_trl")
+    aligned = vs_trl.benchmark_job(tmp_path, 4, 0, (2, 2), "aligned")
+    own = vs_trl.benchmark_job(tmp_path, 4, 0, (2, 2), "own-defaults")
+    assert aligned["trainer"]["lr_scheduler_type"] == "constant_with_warmup"
+    assert not set(vs_trl.OUR_ALIGNED_FIELDS) & set(own["trainer"])
+    assert own["method"] == aligned["method"] and own["trainer"]["learning_rate"] == aligned["trainer"]["learning_rate"]
+    config = vs_trl.trl_config(own, tmp_path / "trl", 50, "own-defaults")
+    assert str(config.lr_scheduler_type).lower().endswith("linear")  # TRL's default schedule
+    assert config.gradient_checkpointing is True and config.learning_rate == own["trainer"]["learning_rate"]
+    config = vs_trl.trl_config(aligned, tmp_path / "trl", 50, "aligned")
+    assert str(config.lr_scheduler_type).lower().endswith("constant_with_warmup") and config.warmup_steps == 10
+
+
+def test_few_examples_prints_what_it_writes(tmp_path):
+    finished = run_script("few_examples.py", "--rows", "8", "--steps", "2", "--seeds", "0", "--output-dir", str(tmp_path))
+    report = json.loads((tmp_path / "few_examples.json").read_text())
+    assert (report["rows"], report["steps"], report["seeds"], report["valid_rows"]) == (8, 2, [0], 50)
+    [run] = report["runs"]
+    assert run["rows"] == 8 and set(run["scores"]) == {"base", "sft", "rft"}
+    lines = finished.stdout.splitlines()
+    for arm, label in (("base", "base"), ("sft", "SFT on the rows"), ("rft", "RFT on the rows")):
+        [line] = [line for line in lines if line.startswith(label)]
+        sampled, greedy = run["scores"][arm]["sampled_exact"], run["scores"][arm]["greedy_exact"]
+        assert all(is_reward(value) for value in (sampled, greedy))
+        assert line.split()[-6:] == [f"{sampled:.3f}", "±", "0.000", f"{greedy:.3f}", "±", "0.000"], line
+        assert report["summary"][arm]["sampled_exact"]["mean"] == sampled
+    assert f"seed 0: sampled exact base {run['scores']['base']['sampled_exact']:.3f}" in finished.stderr
+    assert (Path(run["run_dir"]) / "rft" / "metrics.csv").is_file()  # a whole `rft train` run folder
+    # the rows are new: neither the warm-up's nor the validation's
+    from rft_plugins.data.demo import demo_rows
+
+    taken = {row["messages"][0]["content"] for rows in demo_rows() for row in rows}
+    assert not {row["messages"][0]["content"] for row in import_benchmark("few_examples").fresh_rows(100, 0)} & taken
 
 
 def test_gpu_step_measures_one_step_of_both_arms_on_cpu(tmp_path, capsys):
