@@ -95,10 +95,11 @@ def supervised_finetune(
 ) -> SFTResult:
     """Fine-tune ``model_path`` on ``rows`` (chat ``messages`` + the exact answer under ``answer_key``).
 
-    AdamW at a constant ``learning_rate`` after ``warmup_steps`` of linear warm-up (a model that
-    already knows something loses it to Adam's first full-size steps), ``batch_size`` rows drawn at
-    random per step, at most ``max_steps`` steps; with ``stop_at``, fewer once the exact-answer probability on (up to 64 of)
-    the rows reaches it. Saves model and tokenizer to ``output_path`` as a Hugging Face folder.
+    AdamW (torch's defaults otherwise) at a constant ``learning_rate`` after ``warmup_steps`` of
+    linear warm-up (a model that already knows something loses it to Adam's first full-size
+    steps), ``batch_size`` rows drawn at random per step, at most ``max_steps`` steps; with
+    ``stop_at``, fewer once the exact-answer probability on (up to 64 of) the rows reaches it.
+    Saves model and tokenizer to ``output_path`` as a Hugging Face folder.
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, get_constant_schedule_with_warmup
