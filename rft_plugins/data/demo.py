@@ -6,7 +6,7 @@ there is nothing to gain but the exact answer). The tiny random-init model
 (``rft_plugins.tiny_model``) first gets a supervised warm-up on the training rows' answers
 (``rft_plugins.sft``, a few seconds) that stops once it samples the exact answer about 20% of the
 time; 60 RFT steps then take it to about 93% exact (greedy: 84% to 94%) on 50 validation prompts
-whose strings it never saw. About 1 minute on an idle 2-core CPU; downloads nothing.
+whose strings it never saw. About 25 s on an idle 2-core CPU; downloads nothing.
 
 The same job and data are in ``examples/quickstart/`` (``job.yaml``, ``train.jsonl``,
 ``valid.jsonl``), where a test keeps them equal to what this module writes.
