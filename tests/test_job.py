@@ -106,6 +106,8 @@ def test_relative_model_path_and_grader_file_resolve_against_the_job_folder(job_
          "trainer.reward_shapers[1].cache", "overlong_penalty", "required field is missing"),
         (lambda d: d["trainer"].update(reward_shapers=[{"type": "group_advantages"}, {"type": "grader_weights", "weights": {"match": 1}}]),
          "trainer.reward_shapers[1]", "grader_weights", "move it earlier"),
+        (lambda d: d["trainer"].update(lr_scheduler_type="constant", warmup_steps=10), "trainer.warmup_steps",
+         "warmup_steps", "the constant schedule has no warm-up; set lr_scheduler_type: constant_with_warmup"),
     ],
 )
 def test_a_bad_job_names_file_line_and_field(job_dir, tiny_model_path, change, field, marker, message):

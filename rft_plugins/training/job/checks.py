@@ -23,13 +23,15 @@ FILE_SOURCES = {None, "jsonl", "hf_datasets"}
 
 def check_job(job: Job, document: Document, grader_document: Document | None, check_files: bool = True) -> None:
     """Every check but the model's (``check_model_folder``), in the order a user fixes things: the data
-    files (unless rows come in memory), the grader, the plugins, outputs, precision, response format."""
+    files (unless rows come in memory), the grader, the plugins, outputs, precision, the learning-rate
+    schedule, the response format."""
     if check_files:
         _check_files(job, document)
     _check_grader(job, document, grader_document)
     _check_plugins(job)
     _check_outputs(job)
     _check_precision(job)
+    _check_schedule(job)
     _check_response_format(job)
 
 
@@ -143,6 +145,14 @@ def _check_response_format(job: Job) -> None:
             check_response_format(response_format)
         else:  # another sampler enforces it its own way
             schema_of(response_format)
+
+
+def _check_schedule(job: Job) -> None:
+    """A warm-up the schedule would ignore: transformers' ``constant`` has none (TRL ignores it too)."""
+    trainer = job.trainer
+    if trainer.lr_scheduler_type == "constant" and (trainer.warmup_steps or trainer.warmup_ratio):
+        field = "trainer.warmup_steps" if trainer.warmup_steps else "trainer.warmup_ratio"
+        raise job.error(field, "the constant schedule has no warm-up; set lr_scheduler_type: constant_with_warmup")
 
 
 def _check_precision(job: Job) -> None:
